@@ -1,0 +1,288 @@
+"""The ``champion`` command: parse, build settings, call one library function, print.
+
+Every command reads the project file given with ``-c`` (default ``champion.yaml`` in
+the current folder) where it needs one; the tracking store comes from
+``MLFLOW_TRACKING_URI`` or defaults to ``mlflow.db`` beside the project file. A
+:class:`~champion.errors.ChampionError` is printed as ``Name: message`` on stderr with
+its exit code (1 for a refused promotion, 2 otherwise), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from champion.errors import ChampionError, PromotionRefused
+from champion.settings import Settings
+from champion.spec import Project, load_spec
+
+app = typer.Typer(
+    name="champion",
+    help="Train, compare, register and promote models on MLflow, from one project file.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="The project file (champion.yaml).", show_default=True),
+]
+ModelArgument = Annotated[
+    str | None,
+    typer.Argument(help="Registered model name; default: the project file's name."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def _project(config: Path) -> Project:
+    return load_spec(config)
+
+
+def _settings_for(config: Path) -> Settings:
+    """Settings rooted at the project file's folder (or here, without a project file)."""
+    folder = config.parent if config.is_file() else Path.cwd()
+    return Settings.from_env(folder)
+
+
+def _model_name(model: str | None, config: Path) -> str:
+    return model if model else _project(config).spec.name
+
+
+@app.command()
+def train(
+    config: ConfigOption = Path("champion.yaml"),
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Train only this candidate (repeatable).")
+    ] = None,
+) -> None:
+    """Fit every candidate of the project, one MLflow run each, and rank them."""
+    from champion.training import train_project
+
+    project = _project(config)
+    settings = _settings_for(config)
+    with _progress() as progress:
+        task = progress.add_task("training", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            if done >= 0:
+                progress.update(task, description=f"training {what}", completed=done, total=total)
+            else:
+                progress.update(task, description=f"searching {what}")
+
+        report_ = train_project(project, settings, only=only, progress=report)
+    table = Table(
+        title=f"{project.spec.name}: candidates by {report_.metric} ({report_.direction})"
+    )
+    table.add_column("rank")
+    table.add_column("candidate")
+    table.add_column(report_.metric, justify="right")
+    table.add_column("run id")
+    for rank, result in enumerate(report_.candidates, 1):
+        table.add_row(
+            str(rank), result.name, _fmt(result.metrics.get(report_.metric)), result.run_id
+        )
+    console.print(table)
+    console.print(f"Tracking store: {settings.tracking_uri}")
+    console.print("Next: [bold]champion register --best[/] then [bold]champion promote[/]")
+
+
+@app.command()
+def compare(
+    config: ConfigOption = Path("champion.yaml"),
+    model: Annotated[
+        str | None, typer.Option(help="Experiment name; default: the project's.")
+    ] = None,
+    as_json: JsonOption = False,
+    limit: Annotated[int, typer.Option(min=1, help="How many runs at most.")] = 20,
+) -> None:
+    """Rank the candidate runs by the primary metric, with the other metrics beside."""
+    from champion.registry import compare as compare_runs
+
+    name = _model_name(model, config)
+    rows = compare_runs(_settings_for(config), name, limit=limit)
+    if as_json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        return
+    metric = rows[0].metric
+    others = sorted(
+        {k for r in rows for k in r.metrics if k != metric and not k.startswith("best_cv")}
+    )
+    table = Table(title=f"{name}: runs by {metric}")
+    for column in ("rank", "candidate", metric, *others, "run id", "started"):
+        table.add_column(column, justify="right" if column in (metric, *others) else "left")
+    for rank, row in enumerate(rows, 1):
+        values = [_fmt(row.metrics.get(k)) for k in (metric, *others)]
+        table.add_row(str(rank), row.candidate, *values, row.run_id[:12], row.started)
+    console.print(table)
+
+
+@app.command()
+def register(
+    config: ConfigOption = Path("champion.yaml"),
+    best: Annotated[bool, typer.Option("--best", help="Register the best run (default).")] = False,
+    run: Annotated[str | None, typer.Option("--run", help="Register this run id.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model name; default: the project's.")] = None,
+    description: Annotated[str | None, typer.Option(help="Version description.")] = None,
+) -> None:
+    """Register a candidate as a new model version with alias 'challenger'."""
+    from champion.registry import register as register_version
+
+    if best and run:
+        raise typer.BadParameter("give --best or --run, not both")
+    name = _model_name(model, config)
+    version = register_version(_settings_for(config), name, run_id=run, description=description)
+    console.print(f"Registered [bold]{name}[/] version [bold]{version.version}[/] as challenger")
+    console.print(version.description)
+    print(version.version)
+
+
+@app.command()
+def promote(
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+    force: Annotated[
+        bool, typer.Option("--force", help="Promote even if the gate refuses (recorded).")
+    ] = False,
+) -> None:
+    """The gate: score challenger and champion on the same holdout; promote or refuse.
+
+    Exits 1 when the gate refuses, printing the evidence.
+    """
+    from champion.registry import promote as run_gate
+
+    policy = _project(config).spec.promotion if config.is_file() else None
+    name = _model_name(model, config)
+    try:
+        decision = run_gate(_settings_for(config), name, policy, force=force)
+    except PromotionRefused as refused:
+        _print_evidence(refused.evidence)
+        raise
+    forced = " (forced)" if force and not decision.promote else ""
+    console.print(f"[green]Promoted[/] {name}@champion{forced}: {decision.reason}")
+
+
+@app.command()
+def rollback(
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+    reason: Annotated[str, typer.Option(help="Why; recorded on the versions.")] = "manual rollback",
+) -> None:
+    """Give alias 'champion' back to the previous champion."""
+    from champion.registry import rollback as do_rollback
+
+    name = _model_name(model, config)
+    version = do_rollback(_settings_for(config), name, reason=reason)
+    console.print(f"{name}@champion is version [bold]{version.version}[/] again")
+
+
+@app.command()
+def models(
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+    as_json: JsonOption = False,
+) -> None:
+    """List registered versions: aliases, description and key metrics."""
+    from champion.registry import list_versions
+
+    name = model or (_project(config).spec.name if config.is_file() else None)
+    rows = list_versions(_settings_for(config), name)
+    if as_json:
+        print(json.dumps([row.__dict__ for row in rows], indent=2))
+        return
+    table = Table(title="Registered models")
+    for column in ("model", "version", "aliases", "primary metric", "archived", "description"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        metric = row.tags.get("primary_metric", "")
+        shown = f"{metric}={_fmt(row.metrics.get(metric))}" if metric else ""
+        archived = row.tags.get("archived_reason", "") if row.tags.get("archived") == "true" else ""
+        table.add_row(
+            row.name, row.version, ", ".join(row.aliases), shown, archived, row.description
+        )
+    console.print(table)
+
+
+@app.command()
+def demo(
+    no_serve: Annotated[
+        bool, typer.Option("--no-serve", help="Stop after promotion (serving comes later).")
+    ] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Project file; default: the legendary example."),
+    ] = None,
+) -> None:
+    """The whole loop on the Pokémon legendary example: train, compare, register, promote."""
+    from champion.demo import DEFAULT_EXAMPLE, run_demo
+
+    config = config or DEFAULT_EXAMPLE
+    run_demo(_project(config), _settings_for(config), console=console, progress=_progress)
+    if not no_serve:
+        console.print("Serving is not part of champion yet; use --no-serve.")
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _print_evidence(evidence: dict) -> None:
+    table = Table(title="Gate evidence")
+    table.add_column("")
+    table.add_column("challenger", justify="right")
+    table.add_column("champion", justify="right")
+    challenger = (evidence.get("challenger") or {}).get("metrics", {})
+    champion = (evidence.get("champion") or {}).get("metrics", {})
+    for metric in challenger:
+        table.add_row(metric, _fmt(challenger.get(metric)), _fmt(champion.get(metric)))
+    console.print(table)
+    test = evidence.get("test")
+    if test:
+        console.print(
+            f"{test['name']}: p(challenger worse) = {test['p_worse']:.4f} {test['detail']}"
+        )
+
+
+def main() -> None:
+    """Entry point: run the app; print champion's errors as one line, no traceback."""
+    from champion.tracking import quiet_mlflow
+
+    quiet_mlflow()
+    try:
+        app(standalone_mode=False)
+    except ChampionError as e:
+        errors.print(f"[red]{type(e).__name__}[/]: {e.message}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        errors.print("Aborted.")
+        sys.exit(130)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        raise

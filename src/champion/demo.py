@@ -1,0 +1,77 @@
+"""``champion demo``: the loop on the Pokémon legendary example, end to end.
+
+Train every candidate, show the ranking, register the best as challenger, run the
+promotion gate, and say where to look. Run twice, the second challenger meets the
+first champion at the gate, which may refuse it: that is the gate working, and the
+demo says so rather than failing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import Progress
+
+from champion.errors import PromotionRefused
+from champion.registry import compare, list_versions, promote, register
+from champion.settings import Settings
+from champion.spec import Project
+from champion.training import train_project
+
+# From a clone, the example sits two folders above the package (src/champion).
+_REPO = Path(__file__).resolve().parents[2]
+DEFAULT_EXAMPLE = (
+    Path("examples/pokemon-legendary/champion.yaml")
+    if Path("examples/pokemon-legendary/champion.yaml").is_file()
+    else _REPO / "examples" / "pokemon-legendary" / "champion.yaml"
+)
+
+
+def run_demo(
+    project: Project, settings: Settings, *, console: Console, progress: Callable[[], Progress]
+) -> str:
+    """Run train → compare → register → promote; return the champion's version."""
+    name = project.spec.name
+    console.rule(f"[bold]champion demo[/]: {name}")
+    console.print(f"Project file: {project.source}\nTracking store: {settings.tracking_uri}\n")
+    with progress() as bar:
+        task = bar.add_task("training", total=None)
+
+        def report(what: str, done: int, total: int) -> None:
+            if done >= 0:
+                bar.update(task, description=f"training {what}", completed=done, total=total)
+
+        report_ = train_project(project, settings, progress=report)
+    console.print(f"[bold]1. Trained[/] {len(report_.candidates)} candidates")
+    for row in compare(settings, name, limit=len(report_.candidates)):
+        if row.run_id in {c.run_id for c in report_.candidates}:
+            metrics = ", ".join(
+                f"{k}={v:.3f}" for k, v in sorted(row.metrics.items()) if k != "fit_time_s"
+            )
+            console.print(f"   {row.candidate:<24} {metrics}")
+    best = report_.best
+    version = register(settings, name, run_id=best.run_id)
+    console.print(
+        f"[bold]2. Registered[/] the best, '{best.name}' ({report_.metric}="
+        f"{best.metrics[report_.metric]:.3f}), as {name} version {version.version} (alias challenger)"
+    )
+    try:
+        decision = promote(settings, name, project.spec.promotion)
+        console.print(
+            f"[bold]3. Promoted[/] version {version.version} to champion: {decision.reason}"
+        )
+    except PromotionRefused as refused:
+        console.print(f"[bold]3. The gate refused[/] version {version.version}: {refused.message}")
+        console.print("   The current champion keeps serving; force with: champion promote --force")
+    champion = next(r for r in list_versions(settings, name) if "champion" in r.aliases)
+    console.print("\n[bold]Where to look[/]")
+    console.print(f"   Model:      models:/{name}@champion (version {champion.version})")
+    console.print(f"   Registry:   champion models -c {project.source}")
+    console.print(f"   MLflow UI:  mlflow ui --backend-store-uri {settings.tracking_uri}")
+    console.print(
+        "   In Python:  mlflow.pyfunc.load_model('models:/" + name + "@champion') "
+        f"with MLFLOW_TRACKING_URI={settings.tracking_uri}"
+    )
+    return champion.version

@@ -1,0 +1,78 @@
+"""One exception tree for champion; each error knows its HTTP status and CLI exit code.
+
+::
+
+    ChampionError                  base; the CLI prints ``Name: message`` and exits 2
+    ├── SpecError                  the project file is missing, malformed or invalid (400)
+    ├── DataError                  a data file or column cannot be used as asked (400)
+    ├── NotFoundError              a model, version, alias or run does not exist (404)
+    ├── TrackingError              the tracking store refused or failed a request (502)
+    └── PromotionRefused           the promotion gate said no; exits 1 (409)
+
+Third-party errors are translated where they enter champion (``raise ... from e``),
+so callers only ever need to catch :class:`ChampionError`.
+"""
+
+from __future__ import annotations
+
+
+class ChampionError(Exception):
+    """Base of every error champion raises on purpose.
+
+    Args:
+        message: one line that says what is wrong and what is allowed.
+        field: the project-file key, column, file or parameter at fault, if any.
+    """
+
+    http_status = 500
+    exit_code = 2
+    code = "champion_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        """The JSON error body: ``{"error": {"code", "message", "field"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+class SpecError(ChampionError):
+    """Raised when the project file cannot be read or does not validate."""
+
+    http_status = 400
+    code = "invalid_project_file"
+
+
+class DataError(ChampionError):
+    """Raised when a data file, filter or column cannot be used for the task."""
+
+    http_status = 400
+    code = "invalid_data"
+
+
+class NotFoundError(ChampionError):
+    """Raised when a registered model, version, alias or run does not exist."""
+
+    http_status = 404
+    code = "not_found"
+
+
+class TrackingError(ChampionError):
+    """Raised when the MLflow tracking store fails a request champion needed."""
+
+    http_status = 502
+    code = "tracking_error"
+
+
+class PromotionRefused(ChampionError):
+    """Raised when the promotion gate refuses a challenger; carries the evidence."""
+
+    http_status = 409
+    exit_code = 1
+    code = "promotion_refused"
+
+    def __init__(self, message: str, *, evidence: dict | None = None) -> None:
+        super().__init__(message)
+        self.evidence = evidence or {}

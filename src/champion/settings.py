@@ -1,0 +1,53 @@
+"""Settings: the only place that reads the environment.
+
+The CLI builds one :class:`Settings` at the edge and passes it down; tests pass
+``environ={...}`` instead of patching globals.
+
+Environment variables:
+    MLFLOW_TRACKING_URI   where runs and the registry live; by default a SQLite file
+                          ``mlflow.db`` in the project folder.
+    MLFLOW_REGISTRY_URI   a separate registry store, if any (default: the tracking store).
+    CHAMPION_ARTIFACTS    where a local store keeps artifacts (default ``mlartifacts/``
+                          in the project folder). Ignored for an HTTP tracking server,
+                          which decides itself (``--serve-artifacts``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where champion keeps its state.
+
+    Attributes:
+        project_dir: the folder of the project file; relative paths resolve against it.
+        tracking_uri: the MLflow tracking URI.
+        registry_uri: the MLflow registry URI (usually the tracking URI).
+        artifact_root: artifact location for new experiments on a local store, or None
+            to let the tracking server decide.
+    """
+
+    project_dir: Path
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str | None
+
+    @classmethod
+    def from_env(
+        cls, project_dir: Path | str = ".", environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings for ``project_dir`` from ``environ`` (default: ``os.environ``)."""
+        env = os.environ if environ is None else environ
+        project = Path(project_dir).resolve()
+        tracking = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}"
+        registry = env.get("MLFLOW_REGISTRY_URI") or tracking
+        artifact_root: str | None = None
+        if not tracking.startswith(("http://", "https://", "databricks")):
+            artifact_root = Path(env.get("CHAMPION_ARTIFACTS") or project / "mlartifacts")
+            artifact_root = artifact_root.resolve().as_uri()
+        return cls(project, tracking, registry, artifact_root)

@@ -1,0 +1,313 @@
+"""The project file (``champion.yaml``) as typed, validated models.
+
+Only ``name``, ``data``, ``target`` and ``task`` are required; every other key has a
+default that trains well on a tidy CSV. An unknown key is an error naming the keys
+that are allowed there. :func:`load_spec` is the one way to read a project file.
+
+Example::
+
+    name: pokemon_legendary
+    data:
+      path: ../../data/pokemon/generation-*.csv
+      filter: generation <= 6
+    target: is_legendary
+    task: binary
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from champion.errors import SpecError
+
+Task = Literal["binary", "multiclass", "regression", "multilabel"]
+CLASSIFICATION_TASKS = ("binary", "multiclass")
+
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+class _Strict(BaseModel):
+    """Base for every section: unknown keys are errors, values are checked on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSpec(_Strict):
+    """Where the rows come from.
+
+    ``path`` is a CSV file or a glob of CSV files (relative to the project file);
+    ``filter`` is an optional pandas query such as ``generation <= 6``.
+    """
+
+    path: str
+    filter: str | None = None
+
+
+class FeaturesSpec(_Strict):
+    """Feature columns by kind. Kinds left empty are inferred from the data's dtypes;
+    identifier-like columns (unique per row, or named ``id``/``*_id``) are left out."""
+
+    numeric: list[str] | None = None
+    categorical: list[str] | None = None
+    ordinal: dict[str, list[Any]] = Field(default_factory=dict)
+    text: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+
+
+class CapOutliers(_Strict):
+    """Clip numeric values to training quantiles (learned in ``fit``)."""
+
+    lower: float = Field(0.01, ge=0, lt=0.5)
+    upper: float = Field(0.99, gt=0.5, le=1)
+
+
+class TextSpec(_Strict):
+    """TF-IDF settings for text columns."""
+
+    max_features: int = Field(2000, gt=0)
+    ngram_max: int = Field(2, ge=1, le=3)
+    min_df: int = Field(1, ge=1)
+
+
+class PreprocessingSpec(_Strict):
+    """Steps placed inside the model's scikit-learn Pipeline, so serving cannot skew.
+
+    Numeric columns: impute, cap outliers, log-transform skewed columns, scale.
+    Categorical columns: missing becomes its own category, labels rarer than
+    ``rare_min_frequency`` are grouped, then one-hot (or ordinal) encoding.
+    Text columns: TF-IDF."""
+
+    impute_numeric: Literal["median", "mean", "most_frequent"] = "median"
+    cap_outliers: CapOutliers | None = Field(default_factory=CapOutliers)
+    log_transform: Literal["auto", "none"] | list[str] = "auto"
+    skew_threshold: float = Field(1.0, gt=0)
+    rare_min_frequency: float = Field(0.01, ge=0, lt=1)
+    encoding: Literal["onehot", "ordinal"] = "onehot"
+    scaling: Literal["standard", "robust", "minmax", "none"] = "standard"
+    text: TextSpec = Field(default_factory=TextSpec)
+
+
+class SearchSpec(_Strict):
+    """An Optuna search: ``space`` maps a parameter to a distribution, e.g.
+    ``{type: int, low: 2, high: 12}``, ``{type: float, low: 0.01, high: 1, log: true}``
+    or ``{type: categorical, choices: [a, b]}``."""
+
+    trials: int = Field(10, gt=0, le=1000)
+    space: dict[str, dict[str, Any]]
+
+    @field_validator("space")
+    @classmethod
+    def _check_space(cls, space: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for param, dist in space.items():
+            kind = dist.get("type")
+            if kind in ("int", "float"):
+                if "low" not in dist or "high" not in dist or dist["low"] >= dist["high"]:
+                    raise ValueError(f"'{param}': {kind} needs low < high")
+            elif kind == "categorical":
+                if not dist.get("choices"):
+                    raise ValueError(f"'{param}': categorical needs a non-empty 'choices' list")
+            else:
+                raise ValueError(
+                    f"'{param}': type must be one of int, float, categorical; got {kind!r}"
+                )
+        return space
+
+
+class CandidateSpec(_Strict):
+    """One candidate model: a built-in name (see ``champion.candidates.BUILTIN``) or an
+    import path such as ``sklearn.neighbors.KNeighborsClassifier``."""
+
+    name: str
+    estimator: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    search: SearchSpec | None = None
+
+
+class SplitSpec(_Strict):
+    """How the holdout is cut.
+
+    ``random``; ``stratified`` (classification default); ``group`` keeps every value of
+    ``column`` on one side (e.g. ``species_id``, so forms of one species never leak);
+    ``ordered`` holds out the last values of ``column`` (e.g. the last ``last``
+    generations, or enough trailing values to reach ``test_size``).
+    """
+
+    method: Literal["auto", "random", "stratified", "group", "ordered"] = "auto"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    column: str | None = None
+    last: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _column_when_needed(self) -> SplitSpec:
+        if self.method in ("group", "ordered") and not self.column:
+            raise ValueError(f"split method '{self.method}' needs 'column'")
+        return self
+
+
+class PromotionSpec(_Strict):
+    """The promotion gate: the challenger must beat the champion's primary metric by at
+    least ``min_gain`` on the same holdout, and a paired test at level ``alpha`` must
+    not show it worse."""
+
+    min_gain: float = 0.0
+    alpha: float = Field(0.05, gt=0, lt=1)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+
+
+class ProjectSpec(_Strict):
+    """A whole project file. See the README's "The project file" for every key."""
+
+    name: str
+    data: DataSpec
+    target: str | list[str]
+    task: Task
+    description: str = ""
+    positive_class: Any = None
+    tag_separator: str = "|"
+    features: FeaturesSpec = Field(default_factory=FeaturesSpec)
+    preprocessing: PreprocessingSpec = Field(default_factory=PreprocessingSpec)
+    candidates: list[CandidateSpec] | None = None
+    metric: str | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    seed: int = 42
+    promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, name: str) -> str:
+        if not _MODEL_NAME.match(name):
+            raise ValueError(
+                "must start with a letter or digit and use only letters, digits, '_', '.', '-'"
+            )
+        return name
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _data_shorthand(cls, data: Any) -> Any:
+        return {"path": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _check_target(self) -> ProjectSpec:
+        if isinstance(self.target, list) and self.task != "multilabel":
+            raise ValueError(f"a list of target columns needs task 'multilabel', not {self.task}")
+        if isinstance(self.target, list) and not self.target:
+            raise ValueError("target: the list of tag columns is empty")
+        names = [c.name for c in self.candidates or []]
+        if len(set(names)) != len(names):
+            raise ValueError(f"candidates: names must be unique; got {names}")
+        if self.candidates == []:
+            raise ValueError("candidates: the list is empty; leave it out to use the defaults")
+        return self
+
+    @property
+    def target_columns(self) -> list[str]:
+        """The target as a list of columns (one unless multilabel with several)."""
+        return self.target if isinstance(self.target, list) else [self.target]
+
+
+def parse_spec(raw: Any, *, source: str = "champion.yaml", base_dir: Path | None = None):
+    """Validate an already-parsed YAML document.
+
+    Returns:
+        A :class:`Project` (the spec plus the folder its relative paths resolve against).
+    Raises:
+        SpecError: naming the key at fault and what is allowed there.
+    """
+    if not isinstance(raw, dict):
+        raise SpecError(
+            f"{source}: the project file must be a mapping of keys "
+            f"(name, data, target, task, ...); got {type(raw).__name__}"
+        )
+    try:
+        spec = ProjectSpec.model_validate(raw)
+    except ValidationError as e:
+        raise _spec_error(e, source) from None
+    return Project(spec=spec, base_dir=(base_dir or Path.cwd()).resolve(), source=source)
+
+
+def load_spec(path: Path | str) -> Project:
+    """Read and validate a project file.
+
+    Raises:
+        SpecError: the file is missing, is not valid YAML, or does not validate.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(
+            f"project file '{path}' does not exist; pass one with -c or run from a project "
+            "folder (see examples/)",
+            field=str(path),
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(f"{path}{where}: not valid YAML: {problem}", field=str(path)) from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not a UTF-8 text file", field=str(path)) from None
+    return parse_spec(raw, source=str(path), base_dir=path.parent)
+
+
+class Project(BaseModel):
+    """A validated spec and where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    spec: ProjectSpec
+    base_dir: Path
+    source: str = "champion.yaml"
+
+
+def _spec_error(error: ValidationError, source: str) -> SpecError:
+    """Turn pydantic's report into one line per problem that names the key."""
+    problems = []
+    first_field = None
+    for item in error.errors():
+        loc = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        first_field = first_field or loc
+        if item["type"] == "extra_forbidden":
+            parent = _model_at(item["loc"][:-1])
+            allowed = ", ".join(parent.model_fields) if parent else "?"
+            problems.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
+        elif item["type"] == "missing":
+            problems.append(f"missing required key '{loc}'")
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+            got = item.get("input")
+            shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
+            problems.append(f"'{loc}': {message}{shown}")
+    return SpecError(f"{source}: " + "; ".join(problems), field=first_field)
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The spec model that owns the key at ``loc`` (to list its allowed keys)."""
+    model: type[BaseModel] = ProjectSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        inner = _first_model(field.annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _first_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
