@@ -66,10 +66,11 @@ def train(
     ] = None,
 ) -> None:
     """Fit every candidate of the project, one MLflow run each, and rank them."""
-    from champion.training import train_project
-
     project = _project(config)
     settings = _settings_for(config)
+    from champion.training import train_project
+
+    _quiet()
     with _progress() as progress:
         task = progress.add_task("training", total=None)
 
@@ -106,9 +107,10 @@ def compare(
     limit: Annotated[int, typer.Option(min=1, help="How many runs at most.")] = 20,
 ) -> None:
     """Rank the candidate runs by the primary metric, with the other metrics beside."""
+    name = _model_name(model, config)
     from champion.registry import compare as compare_runs
 
-    name = _model_name(model, config)
+    _quiet()
     rows = compare_runs(_settings_for(config), name, limit=limit)
     if as_json:
         print(json.dumps([row.__dict__ for row in rows], indent=2))
@@ -135,11 +137,12 @@ def register(
     description: Annotated[str | None, typer.Option(help="Version description.")] = None,
 ) -> None:
     """Register a candidate as a new model version with alias 'challenger'."""
-    from champion.registry import register as register_version
-
     if best and run:
         raise typer.BadParameter("give --best or --run, not both")
     name = _model_name(model, config)
+    from champion.registry import register as register_version
+
+    _quiet()
     version = register_version(_settings_for(config), name, run_id=run, description=description)
     console.print(f"Registered [bold]{name}[/] version [bold]{version.version}[/] as challenger")
     console.print(version.description)
@@ -158,10 +161,11 @@ def promote(
 
     Exits 1 when the gate refuses, printing the evidence.
     """
-    from champion.registry import promote as run_gate
-
     policy = _project(config).spec.promotion if config.is_file() else None
     name = _model_name(model, config)
+    from champion.registry import promote as run_gate
+
+    _quiet()
     try:
         decision = run_gate(_settings_for(config), name, policy, force=force)
     except PromotionRefused as refused:
@@ -178,9 +182,10 @@ def rollback(
     reason: Annotated[str, typer.Option(help="Why; recorded on the versions.")] = "manual rollback",
 ) -> None:
     """Give alias 'champion' back to the previous champion."""
+    name = _model_name(model, config)
     from champion.registry import rollback as do_rollback
 
-    name = _model_name(model, config)
+    _quiet()
     version = do_rollback(_settings_for(config), name, reason=reason)
     console.print(f"{name}@champion is version [bold]{version.version}[/] again")
 
@@ -192,9 +197,10 @@ def models(
     as_json: JsonOption = False,
 ) -> None:
     """List registered versions: aliases, description and key metrics."""
+    name = model or (_project(config).spec.name if config.is_file() else None)
     from champion.registry import list_versions
 
-    name = model or (_project(config).spec.name if config.is_file() else None)
+    _quiet()
     rows = list_versions(_settings_for(config), name)
     if as_json:
         print(json.dumps([row.__dict__ for row in rows], indent=2))
@@ -226,9 +232,19 @@ def demo(
     from champion.demo import DEFAULT_EXAMPLE, run_demo
 
     config = config or DEFAULT_EXAMPLE
-    run_demo(_project(config), _settings_for(config), console=console, progress=_progress)
+    project = _project(config)
+    _quiet()
+    run_demo(project, _settings_for(config), console=console, progress=_progress)
     if not no_serve:
         console.print("Serving is not part of champion yet; use --no-serve.")
+
+
+def _quiet() -> None:
+    """Silence MLflow's INFO chatter; only once MLflow is needed (importing it is slow,
+    and a mistyped project file should be reported at once)."""
+    from champion.tracking import quiet_mlflow
+
+    quiet_mlflow()
 
 
 def _progress() -> Progress:
@@ -264,25 +280,27 @@ def _print_evidence(evidence: dict) -> None:
         )
 
 
-def main() -> None:
-    """Entry point: run the app; print champion's errors as one line, no traceback."""
-    from champion.tracking import quiet_mlflow
+def run(argv: list[str] | None = None) -> int:
+    """Run one command line and return its exit code; champion's errors become one line
+    on stderr (``Name: message``), never a traceback."""
+    import click
 
-    quiet_mlflow()
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="champion")
     except ChampionError as e:
         errors.print(f"[red]{type(e).__name__}[/]: {e.message}", highlight=False, soft_wrap=True)
-        sys.exit(e.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
         errors.print("Aborted.")
-        sys.exit(130)
-    except Exception as e:
-        import click
+        return 130
+    return 0
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        raise
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run())

@@ -40,8 +40,13 @@ class Table:
 
 def read_csv_files(pattern: str, base_dir: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """Read one CSV file or every file matching a glob, concatenated in name order."""
-    full = pattern if Path(pattern).is_absolute() else str(base_dir / pattern)
-    files = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
+    absolute = Path(pattern).is_absolute()
+    if glob.has_magic(pattern):
+        # Only the pattern is a glob: a folder named like "runs[1]" is taken literally.
+        full = pattern if absolute else str(Path(glob.escape(str(base_dir))) / pattern)
+        files = sorted(glob.glob(full))
+    else:
+        files = [pattern if absolute else str(base_dir / pattern)]
     if not files:
         raise DataError(f"data: no file matches '{pattern}' (looked in {base_dir})", field="data")
     frames = []
@@ -160,7 +165,8 @@ def mixed_types(values: pd.Series) -> str | None:
     pandas reads such a column as ``object`` with both kinds of value; a model can
     take neither reliably, so the user must clean it.
     """
-    if values.dtype != object:
+    # pandas 3 reads text columns as the ``str`` dtype, not ``object``.
+    if values.dtype != object and not isinstance(values.dtype, pd.StringDtype):
         return None
     present = values.dropna()
     numeric = pd.to_numeric(present, errors="coerce")
@@ -186,7 +192,7 @@ def split_tags(frame: pd.DataFrame, targets: list[str], separator: str) -> list[
     for row in values:
         tags: list[str] = []
         for cell in row:
-            if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+            if cell is None or cell is pd.NA or (isinstance(cell, float) and np.isnan(cell)):
                 continue
             parts = str(cell).split(separator) if len(targets) == 1 else [str(cell)]
             tags.extend(p.strip() for p in parts if p.strip() and p.strip() not in tags)

@@ -55,7 +55,8 @@ def run_demo(
     version = register(settings, name, run_id=best.run_id)
     console.print(
         f"[bold]2. Registered[/] the best, '{best.name}' ({report_.metric}="
-        f"{best.metrics[report_.metric]:.3f}), as {name} version {version.version} (alias challenger)"
+        f"{best.metrics[report_.metric]:.3f}), as {name} version {version.version} "
+        "(alias challenger)"
     )
     try:
         decision = promote(settings, name, project.spec.promotion)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.inspection import permutation_importance
+from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
 _TREE_MODELS = (
@@ -86,30 +87,40 @@ def group_by_source(values: np.ndarray, sources: list[str]) -> pd.DataFrame:
     return grouped
 
 
+MAX_PERMUTATION_FEATURES = 200
+
+
+class NoFastExplainer(Exception):
+    """Raised when no SHAP algorithm can explain the model in reasonable time
+    (a model-agnostic explainer over hundreds of TF-IDF columns takes hours)."""
+
+
 def shap_values(
-    pipeline: Pipeline, rows: pd.DataFrame, background: pd.DataFrame, task: str, pos_label=None
+    pipeline: Pipeline,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: str,
+    pos_label=None,
+    tags: list[str] | None = None,
 ) -> ShapResult:
     """Explain ``rows`` against ``background`` (both raw input rows).
 
-    Binary classification explains the positive class, multiclass and multilabel the
-    predicted class or top tag of each row, regression the predicted value.
-    """
-    import shap
+    Binary classification explains the positive class, multiclass the predicted class
+    and multilabel the top tag (named from ``tags``) of each row, regression the value.
 
+    Raises:
+        NoFastExplainer: the model needs the permutation explainer and has more than
+            ``MAX_PERMUTATION_FEATURES`` model features.
+    """
     preprocessor, model = pipeline[:-1], pipeline[-1]
     data = np.asarray(preprocessor.transform(rows), dtype=float)
     back = np.asarray(preprocessor.transform(background), dtype=float)
     names, sources = feature_sources(pipeline[0])
-    kind = type(model).__name__
-    if any(kind.startswith(t) for t in _TREE_MODELS):
-        explainer = shap.TreeExplainer(model, back, feature_perturbation="interventional")
-        explanation = explainer(data, check_additivity=False)
-    elif hasattr(model, "coef_") and task != "multilabel":
-        explanation = shap.LinearExplainer(model, back)(data)
-    else:
-        explanation = shap.PermutationExplainer(_output_function(model, task), back)(
-            data, max_evals=2 * data.shape[1] + 1, silent=True
-        )
+    if task == "multilabel":
+        values, base, chosen = _explain_tags(model, data, back)
+        labels = [str(tags[k]) if tags else str(k) for k in chosen]
+        return ShapResult(values, data, base, names, sources, labels)
+    explanation = _explain(model, data, back, task)
     values = np.asarray(explanation.values, dtype=float)
     base = np.asarray(explanation.base_values, dtype=float)
     if values.ndim == 2:
@@ -128,22 +139,89 @@ def shap_values(
     return ShapResult(picked, data, base, names, sources, [str(classes[i]) for i in chosen])
 
 
+def _explain(model, data: np.ndarray, background: np.ndarray, task: str):
+    """SHAP values with the cheapest explainer that supports ``model``.
+
+    Trees use the path-dependent tree algorithm (no background pass: fast enough for
+    the forests of an 18-class problem); linear models the linear one; anything else,
+    or a tree the tree algorithm does not support, the permutation explainer.
+    """
+    import shap
+
+    kind = type(model).__name__
+    if any(kind.startswith(t) for t in _TREE_MODELS):
+        try:
+            return shap.TreeExplainer(model)(data, check_additivity=False)
+        except Exception:  # shap supports only some tree ensembles; fall through
+            pass
+    elif hasattr(model, "coef_"):
+        return shap.LinearExplainer(model, background)(data)
+    return _permutation(_output_function(model, task), data, background)
+
+
+def _permutation(function, data: np.ndarray, background: np.ndarray):
+    import shap
+
+    if data.shape[1] > MAX_PERMUTATION_FEATURES:
+        raise NoFastExplainer(
+            f"{data.shape[1]} model features is too many for the permutation explainer "
+            f"(limit {MAX_PERMUTATION_FEATURES}); use a linear or tree model for SHAP"
+        )
+    explainer = shap.PermutationExplainer(function, background)
+    return explainer(data, max_evals=2 * data.shape[1] + 1, silent=True)
+
+
+def _explain_tags(model, data: np.ndarray, background: np.ndarray):
+    """Per row, the contributions to its most probable tag.
+
+    One-vs-rest linear models are explained tag by tag with the linear algorithm;
+    others (a multi-output forest: shap's tree algorithm mixes its outputs up) with
+    the permutation explainer on the stacked tag scores.
+    """
+    import shap
+
+    proba = _tag_scores(model)(data)
+    chosen = proba.argmax(axis=1)
+    rows = np.arange(len(data))
+    estimators = getattr(model, "estimators_", None)
+    if isinstance(model, OneVsRestClassifier) and all(
+        hasattr(e, "coef_") or not hasattr(e, "fit") for e in estimators
+    ):
+        values = np.zeros_like(data)
+        base = proba[rows, chosen].astype(float)
+        for tag in np.unique(chosen):
+            estimator, mask = estimators[tag], chosen == tag
+            if hasattr(estimator, "coef_"):  # a tag never seen in training has no model
+                explanation = shap.LinearExplainer(estimator, background)(data[mask])
+                values[mask] = np.asarray(explanation.values).reshape(mask.sum(), -1)
+                base[mask] = np.asarray(explanation.base_values).reshape(-1)
+        return values, base, chosen
+    explanation = _permutation(_tag_scores(model), data, background)
+    values = np.asarray(explanation.values)[rows, :, chosen]
+    base = np.asarray(explanation.base_values).reshape(len(data), -1)[rows, chosen]
+    return values, base, chosen
+
+
 def _output_function(model, task: str):
     if task == "regression":
         return model.predict
-    if hasattr(model, "predict_proba"):
-        return _stacked_proba(model) if task == "multilabel" else model.predict_proba
-    return model.decision_function
+    if task == "multilabel":
+        return _tag_scores(model)
+    return model.predict_proba if hasattr(model, "predict_proba") else model.decision_function
 
 
-def _stacked_proba(model):
-    def proba(data):
+def _tag_scores(model):
+    """Per-tag scores (rows × tags): probabilities where the model has them, else margins."""
+
+    def scores(data):
+        if not hasattr(model, "predict_proba"):
+            return model.decision_function(data)
         out = model.predict_proba(data)
         if isinstance(out, list):  # multi-output forests: one (n, 2) array per tag
             return np.column_stack([p[:, -1] for p in out])
         return out
 
-    return proba
+    return scores
 
 
 def _output_labels(model, n_outputs: int) -> list:
@@ -178,7 +256,7 @@ def permutation_importances(
     pipeline: Pipeline, X: pd.DataFrame, y, scoring, seed: int
 ) -> pd.DataFrame:
     """Permutation importance of each input column on held-out rows."""
-    result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=5, random_state=seed)
+    result = permutation_importance(pipeline, X, y, scoring=scoring, n_repeats=3, random_state=seed)
     frame = pd.DataFrame(
         {
             "feature": list(X.columns),

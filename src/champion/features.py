@@ -229,7 +229,10 @@ def build_preprocessor(features: FeatureSet, spec: PreprocessingSpec) -> ColumnT
 
 
 def _numeric_steps(columns: list[str], spec: PreprocessingSpec) -> Pipeline:
-    steps: list[tuple[str, object]] = [("impute", SimpleImputer(strategy=spec.impute_numeric))]
+    # keep_empty_features: a column with no value in the training rows stays (as 0), so the
+    # positions given to SkewLogTransformer and the output columns do not shift.
+    imputer = SimpleImputer(strategy=spec.impute_numeric, keep_empty_features=True)
+    steps: list[tuple[str, object]] = [("impute", imputer)]
     if spec.cap_outliers is not None:
         steps.append(
             ("cap", OutlierCapper(lower=spec.cap_outliers.lower, upper=spec.cap_outliers.upper))

@@ -108,7 +108,9 @@ def decide(
         )
     sign = 1 if direction == "maximize" else -1
     gain = sign * (challenger_score - champion_score)
-    if gain < min_gain:
+    # 0.85 - 0.80 is 0.0499999...: a gain equal to min_gain up to rounding is enough.
+    tolerance = 1e-9 * max(1.0, abs(challenger_score), abs(champion_score))
+    if gain < min_gain - tolerance:
         reason = (
             f"{metric} {challenger_score:.4f} vs champion {champion_score:.4f}: "
             f"gain {gain:+.4f} is below the minimum {min_gain:+.4f}"

@@ -94,8 +94,11 @@ def evaluate(
         result["log_loss"] = float(skm.log_loss(y_true, proba, labels=classes))
         present = np.isin(classes, np.unique(y_true))
         if present.sum() > 2:
-            # Classes absent from the holdout cannot be ranked; score the others.
-            kept = proba[:, present] / proba[:, present].sum(axis=1, keepdims=True)
+            # Classes absent from the holdout cannot be ranked; score the others. Only
+            # renormalise then: dividing by sums of ~1 breaks ties and moves the AUC.
+            kept = proba[:, present]
+            if not present.all():
+                kept = kept / kept.sum(axis=1, keepdims=True)
             result["roc_auc_ovr"] = float(
                 skm.roc_auc_score(
                     y_true, kept, multi_class="ovr", labels=np.asarray(classes)[present]

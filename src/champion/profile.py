@@ -63,12 +63,15 @@ def summarise(values: pd.Series, kind: str) -> dict:
 
 def numeric_summary(values: pd.Series) -> dict:
     present = values.dropna().to_numpy(dtype=float)
+    # Infinities would turn the statistics into NaN, which is not JSON.
+    present = present[np.isfinite(present)]
     if present.size == 0:
         return {
             "mean": None,
             "std": None,
             "min": None,
             "max": None,
+            "integer": None,
             "quantiles": {},
             "histogram": None,
         }

@@ -143,7 +143,8 @@ def register(
             ", ".join(f"{d.dataset.name} (digest {d.dataset.digest})" for d in inputs) or "unknown"
         )
         text = description or (
-            f"Candidate '{chosen.candidate}' (run {chosen.run_id}): {chosen.metric} = {value:.4f} on the "
+            f"Candidate '{chosen.candidate}' (run {chosen.run_id}): "
+            f"{chosen.metric} = {value:.4f} on the "
             f"holdout. Data: {data}; filter: {run.data.params.get('data.filter') or 'none'}; "
             f"split: {run.data.params.get('split', '?')}."
         )
@@ -212,7 +213,7 @@ def promote(
     policy = policy or PromotionSpec()
     challenger = _require_alias(settings, name, CHALLENGER)
     champion = version_by_alias(settings, name, CHAMPION)
-    if champion is not None and champion.version == challenger.version:
+    if champion is not None and str(champion.version) == str(challenger.version):
         raise ChampionError(f"version {challenger.version} of '{name}' is already the champion")
     with use_tracking(settings):
         evidence = _score_pair(settings, name, challenger, champion, policy)
@@ -236,8 +237,8 @@ def promote(
                 evidence=decision.to_dict() | evidence,
             )
         reason = f"replaced by version {challenger.version}: {decision.reason}"
-        _move_champion(settings, name, challenger.version, champion, reason)
-        history = [*_history(settings, name), challenger.version]
+        _move_champion(settings, name, str(challenger.version), champion, reason)
+        history = [*_history(settings, name), str(challenger.version)]
         mlflow_client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
     return decision
 
@@ -251,10 +252,11 @@ def rollback(settings: Settings, name: str, *, reason: str = "manual rollback") 
     """
     current = _require_alias(settings, name, CHAMPION)
     history = _history(settings, name)
-    earlier = [v for v in history[:-1] if v != current.version]
+    earlier = [v for v in history[:-1] if v != str(current.version)]
     if not earlier:
         raise ChampionError(
-            f"'{name}' has no previous champion to roll back to (champion history: {history or 'empty'})"
+            f"'{name}' has no previous champion to roll back to "
+            f"(champion history: {history or 'empty'})"
         )
     target = earlier[-1]
     with use_tracking(settings):
@@ -287,7 +289,7 @@ def _move_champion(
     mlflow_client = client(settings)
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
     current = mlflow_client.get_registered_model(name).aliases
-    if current.get(CHALLENGER) == version:
+    if str(current.get(CHALLENGER)) == str(version):
         mlflow_client.delete_registered_model_alias(name, CHALLENGER)
     if old is not None:
         for key, value in {
@@ -348,10 +350,13 @@ def _score_pair(
         "decision": decision,
         "holdout_rows": len(rows),
         "holdout_source_run": challenger.run_id,
-        "challenger": {"version": challenger.version, "metrics": scored["challenger"]["metrics"]},
+        "challenger": {
+            "version": str(challenger.version),
+            "metrics": scored["challenger"]["metrics"],
+        },
         "champion": None
         if champion is None
-        else {"version": champion.version, "metrics": scored["champion"]["metrics"]},
+        else {"version": str(champion.version), "metrics": scored["champion"]["metrics"]},
     }
 
 
@@ -362,7 +367,8 @@ def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: d
     missing = [c for c in features.columns if c not in rows.columns]
     if missing:
         raise ChampionError(
-            f"version {version.version} needs columns {missing} that the challenger's holdout lacks; "
+            f"version {version.version} needs columns {missing} "
+            "that the challenger's holdout lacks; "
             "the two cannot be compared on the same rows"
         )
     model = mlflow.sklearn.load_model(uri)
@@ -391,7 +397,7 @@ def _record_gate(
     settings, name, challenger, champion, decision: Decision, evidence: dict, force: bool
 ) -> str:
     experiment_id = ensure_experiment(settings, name)
-    champion_version = champion.version if champion is not None else "none"
+    champion_version = str(champion.version) if champion is not None else "none"
     tags = {
         ROLE_TAG: "gate",
         "model": name,

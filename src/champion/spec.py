@@ -195,7 +195,9 @@ class ProjectSpec(_Strict):
     @model_validator(mode="after")
     def _check_target(self) -> ProjectSpec:
         if isinstance(self.target, list) and self.task != "multilabel":
-            raise ValueError(f"a list of target columns needs task 'multilabel', not {self.task}")
+            raise ValueError(
+                f"target: a list of columns needs task 'multilabel', not '{self.task}'"
+            )
         if isinstance(self.target, list) and not self.target:
             raise ValueError("target: the list of tag columns is empty")
         names = [c.name for c in self.candidates or []]
@@ -268,10 +270,18 @@ class Project(BaseModel):
 
 def _spec_error(error: ValidationError, source: str) -> SpecError:
     """Turn pydantic's report into one line per problem that names the key."""
-    problems = []
+    problems: list[str | list] = []
+    by_key: dict[str, list] = {}
     first_field = None
     for item in error.errors():
-        loc = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        loc = ".".join(str(p) for p in _key_path(item["loc"]))
+        message = item["msg"].removeprefix("Value error, ")
+        if not loc:
+            # A check across keys; its message starts with the key at fault ("target: ...").
+            key = _LEADING_KEY.match(message)
+            first_field = first_field or (key.group(1) if key else None)
+            problems.append(message)
+            continue
         first_field = first_field or loc
         if item["type"] == "extra_forbidden":
             parent = _model_at(item["loc"][:-1])
@@ -279,12 +289,26 @@ def _spec_error(error: ValidationError, source: str) -> SpecError:
             problems.append(f"unknown key '{loc}'; allowed keys here: {allowed}")
         elif item["type"] == "missing":
             problems.append(f"missing required key '{loc}'")
+        elif loc in by_key:
+            # A value that fits no member of a union (``target: 5``): one error per member.
+            by_key[loc][1].append(message[:1].lower() + message[1:])
         else:
-            message = item["msg"].removeprefix("Value error, ")
             got = item.get("input")
             shown = "" if isinstance(got, dict | list) else f" (got {got!r})"
-            problems.append(f"'{loc}': {message}{shown}")
-    return SpecError(f"{source}: " + "; ".join(problems), field=first_field)
+            by_key[loc] = [loc, [message], shown]
+            problems.append(by_key[loc])
+    lines = [p if isinstance(p, str) else f"'{p[0]}': {' or '.join(p[1])}{p[2]}" for p in problems]
+    return SpecError(f"{source}: " + "; ".join(lines), field=first_field)
+
+
+_LEADING_KEY = re.compile(r"^([A-Za-z_][\w.]*): ")
+# The names pydantic gives union members in an error's location (``target.list[str]``).
+_UNION_TAG = re.compile(r"^(str|int|float|bool|(list|dict|literal|function-\w+)\[.*\])$")
+
+
+def _key_path(loc: tuple) -> tuple:
+    """``loc`` without the union-member tags, so it reads as the key the user wrote."""
+    return tuple(p for i, p in enumerate(loc) if i == 0 or not _UNION_TAG.match(str(p)))
 
 
 def _model_at(loc: tuple) -> type[BaseModel] | None:

@@ -87,12 +87,14 @@ def positive_class(y: np.ndarray, requested=None):
                 return cls
         raise SpecError(
             f"positive_class: {requested!r} is not a class of the target; classes are: "
-            f"{', '.join(map(repr, classes))}",
+            f"{', '.join(repr(c.item() if isinstance(c, np.generic) else c) for c in classes)}",
             field="positive_class",
         )
+    # Compared by canonical spelling, so np.True_, np.int64(1) and 1.0 are recognised.
+    names = [canonical_category(cls) for cls in classes]
     for spelling in _POSITIVE_SPELLINGS:
-        for cls in classes:
-            if type(cls) is type(spelling) and cls == spelling:
+        for cls, name in zip(classes, names, strict=True):
+            if name == canonical_category(spelling):
                 return cls
     counts = pd.Series(y).value_counts()
     return counts.index[-1]

@@ -38,7 +38,7 @@ from champion.splits import Split, cv_folds, make_split
 from champion.targets import Target, prepare_target
 from champion.tracking import PROJECT_TAG, ROLE_TAG, ensure_experiment, use_tracking
 
-SHAP_ROWS = 100
+SHAP_ROWS = 50
 HOLDOUT_ARTIFACT = "holdout.csv"
 PROFILE_ARTIFACT = "reference_profile.json"
 
@@ -52,6 +52,7 @@ class CandidateResult:
     metrics: dict[str, float]
     model_uri: str
     params: dict = field(default_factory=dict)
+    pipeline: Pipeline | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -212,7 +213,7 @@ def _train_candidate(
             mlflow.log_artifacts(tmp)
         model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate))
         mlflow.set_tag("champion.model_uri", model_uri)
-    return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params)
+    return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params, pipeline)
 
 
 def _fit(pipeline: Pipeline, X, y, candidate: CandidateSpec) -> None:
@@ -361,8 +362,9 @@ def _write_artifacts(
         _save(plots.residuals(y_test, y_pred), folder / "plots" / "residuals.png")
     importance = explain.native_importance(pipeline)
     if importance is None:
-        scoring = _sklearn_scoring(context.metric)
-        importance = explain.permutation_importances(pipeline, X_test, y_test, scoring, spec.seed)
+        importance = explain.permutation_importances(
+            pipeline, X_test, y_test, _scorer(context), spec.seed
+        )
     importance.to_csv(folder / "feature_importance.csv", index=False)
     _save(plots.feature_importance(importance), folder / "plots" / "feature_importance.png")
     _write_shap(context, pipeline, X_train, X_test, folder)
@@ -377,9 +379,18 @@ def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: 
     seed = context.spec.seed
     rows = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
     background = X_train.sample(min(SHAP_ROWS, len(X_train)), random_state=seed)
-    result = explain.shap_values(
-        pipeline, rows, background, context.spec.task, context.target.pos_label
-    )
+    try:
+        result = explain.shap_values(
+            pipeline,
+            rows,
+            background,
+            context.spec.task,
+            context.target.pos_label,
+            tags=context.target.tags,
+        )
+    except explain.NoFastExplainer as e:
+        mlflow.set_tag("champion.shap", f"skipped: {e}")
+        return
     values = result.by_source()
     values.insert(0, "explained_output", result.outputs)
     values.insert(1, "base_value", result.base_values)
@@ -389,18 +400,15 @@ def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: 
     _save(figure, folder / "plots" / "shap_summary.png")
 
 
-def _sklearn_scoring(metric: str) -> str | None:
-    return {
-        "f1": "f1",
-        "f1_macro": "f1_macro",
-        "accuracy": "accuracy",
-        "roc_auc": "roc_auc",
-        "rmse": "neg_root_mean_squared_error",
-        "mae": "neg_mean_absolute_error",
-        "r2": "r2",
-        "jaccard": "jaccard_samples",
-        "f1_micro": "f1_micro",
-    }.get(metric)
+def _scorer(context: _Context):
+    """A scikit-learn scorer for the primary metric (greater is better), computed the
+    way the holdout metrics are, so the positive class and averaging agree."""
+    sign = 1.0 if context.direction == "maximize" else -1.0
+
+    def score(estimator, X, y) -> float:
+        return sign * _holdout_metrics(context, estimator, X, y)[context.metric]
+
+    return score
 
 
 def _features_doc(context: _Context) -> dict:

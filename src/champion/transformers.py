@@ -27,6 +27,12 @@ class OutlierCapper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.lower = lower
         self.upper = upper
 
+    def __sklearn_tags__(self):
+        # Missing values pass through by design (the imputer may come later or not at all).
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         if not 0 <= self.lower < self.upper <= 1:
@@ -54,6 +60,12 @@ class SkewLogTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def __init__(self, *, threshold: float = 1.0, columns: list[int] | None = None) -> None:
         self.threshold = threshold
         self.columns = columns
+
+    def __sklearn_tags__(self):
+        # Missing values pass through by design (the imputer may come later or not at all).
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")

@@ -1,0 +1,5 @@
+"""``python -m champion`` runs the command line."""
+
+from champion.cli import main
+
+main()

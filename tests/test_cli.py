@@ -1,0 +1,231 @@
+"""The command line: bad input gets one clear line and a non-zero exit, never a
+traceback, and leaves the tracking store untouched; the happy path end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from champion.cli import run
+from conftest import REPO, sqlite_store, write_project
+
+VALID = """
+name: cli_test
+data: data.csv
+target: label
+task: binary
+"""
+
+
+def _frame(n: int = 60) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "size": [float(i % 13) for i in range(n)],
+            "colour": ["red", "blue", "green"] * (n // 3),
+            "label": ["yes" if i % 13 > 6 else "no" for i in range(n)],
+        }
+    )
+
+
+def _case_unknown_key(folder: Path) -> None:
+    _frame().to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID + "colour: blue\n")
+
+
+def _case_wrong_type(folder: Path) -> None:
+    _frame().to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID + "seed: forty-two\n")
+
+
+def _case_broken_yaml(folder: Path) -> None:
+    write_project(folder, "name: x\ndata: [unclosed\ntarget: y\n")
+
+
+def _case_missing_file(folder: Path) -> None:
+    write_project(folder, VALID)
+
+
+def _case_empty_file(folder: Path) -> None:
+    (folder / "data.csv").write_text("")
+    write_project(folder, VALID)
+
+
+def _case_missing_target(folder: Path) -> None:
+    _frame().drop(columns="label").to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID)
+
+
+def _case_one_class(folder: Path) -> None:
+    _frame().assign(label="yes").to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID)
+
+
+def _case_all_nan_target(folder: Path) -> None:
+    _frame().assign(label=None).to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID)
+
+
+def _case_mixed_column(folder: Path) -> None:
+    frame = _frame()
+    frame["size"] = frame["size"].astype(object)
+    frame.loc[5, "size"] = "large"
+    frame.to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID)
+
+
+def _case_unknown_task(folder: Path) -> None:
+    _frame().to_csv(folder / "data.csv", index=False)
+    write_project(folder, VALID.replace("task: binary", "task: clustering"))
+
+
+BAD_INPUT = [
+    (
+        _case_unknown_key,
+        "SpecError",
+        r"unknown key 'colour'; allowed keys here: name, data, target, task",
+    ),
+    (_case_wrong_type, "SpecError", r"'seed': Input should be a valid integer.*'forty-two'"),
+    (_case_broken_yaml, "SpecError", r"champion.yaml line \d+, column \d+: not valid YAML"),
+    (_case_missing_file, "DataError", r"data: file '.*data.csv' does not exist"),
+    (_case_empty_file, "DataError", r"data: file '.*data.csv' is empty"),
+    (
+        _case_missing_target,
+        "DataError",
+        r"target: column 'label' is not in the data; columns are: size, colour",
+    ),
+    (_case_one_class, "DataError", r"target: column 'label' has 1 class \('yes'\)"),
+    (_case_all_nan_target, "DataError", r"target: column 'label' is empty \(all values missing\)"),
+    (
+        _case_mixed_column,
+        "DataError",
+        r"column 'size' mixes types: .* numbers .* text values \(e.g. 'large'\)",
+    ),
+    (
+        _case_unknown_task,
+        "SpecError",
+        r"'task': Input should be 'binary', 'multiclass', 'regression' or 'multilabel'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"), BAD_INPUT, ids=[case[0].__name__[6:] for case in BAD_INPUT]
+)
+def test_train_rejects_bad_input_with_one_line(make, error, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    make(tmp_path)
+    code = run(["train", "-c", str(tmp_path / "champion.yaml")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith(f"{error}: ")
+    assert re.search(message, err), err
+    assert "Traceback" not in err
+    # Nothing was accepted, so nothing was written: no tracking store was even created.
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "mlartifacts").exists()
+
+
+def test_console_script_prints_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "champion", "promote", "-c", str(tmp_path / "nowhere.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert (
+        "SpecError: project file" in result.stderr
+        and "nowhere.yaml' does not exist" in result.stderr
+    )
+
+
+def test_cli_train_compare_register_promote_refuse(
+    tmp_path, capsys, monkeypatch, breast_cancer_csv, sqlite_template
+):
+    for key, value in sqlite_store(tmp_path, sqlite_template).items():
+        monkeypatch.setenv(key, value)
+    config = write_project(
+        tmp_path,
+        f"""
+name: cli_flow
+data: {breast_cancer_csv}
+target: diagnosis
+task: binary
+positive_class: malignant
+candidates:
+  - {{name: linear, estimator: linear}}
+  - name: majority
+    estimator: sklearn.dummy.DummyClassifier
+    params: {{strategy: most_frequent}}
+""",
+    )
+    c = ["-c", str(config)]
+    assert run(["train", *c]) == 0
+    assert "cli_flow: candidates by f1" in capsys.readouterr().out
+
+    assert run(["compare", *c, "--json"]) == 0
+    ranked = json.loads(capsys.readouterr().out)
+    assert [r["candidate"] for r in ranked] == ["linear", "majority"]
+    assert ranked[0]["metrics"]["f1"] > ranked[1]["metrics"]["f1"]
+
+    assert run(["register", *c, "--best"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+    assert run(["promote", *c]) == 0
+    assert "Promoted" in capsys.readouterr().out
+
+    assert run(["register", *c, "--run", ranked[1]["run_id"]]) == 0
+    capsys.readouterr()
+    assert run(["promote", *c]) == 1  # the gate refuses the majority-class model
+    captured = capsys.readouterr()
+    assert "Gate evidence" in captured.out and "mcnemar_exact" in captured.out
+    # MLflow may draw a download progress bar on stderr first; the error is the last line.
+    last = captured.err.strip().splitlines()[-1]
+    assert last.startswith("PromotionRefused: 'cli_flow' version 2 was not promoted: f1 0.0000")
+
+    assert run(["models", *c, "--json"]) == 0
+    versions = {v["version"]: v for v in json.loads(capsys.readouterr().out)}
+    assert versions["1"]["aliases"] == ["champion"] and versions["2"]["aliases"] == ["challenger"]
+    assert versions["2"]["tags"]["gate.decision"] == "refused"
+
+    assert run(["register", *c, "--run", "0123456789abcdef"]) == 2
+    assert (
+        "NotFoundError: run '0123456789abcdef' is not a finished candidate"
+        in capsys.readouterr().err
+    )
+    assert run(["rollback", *c]) == 2
+    assert "has no previous champion" in capsys.readouterr().err
+
+
+def test_demo_runs_end_to_end_from_a_clone_layout(tmp_path):
+    """``champion demo --no-serve`` as the README runs it, in a copy of the example."""
+    example = tmp_path / "examples" / "pokemon-legendary"
+    example.mkdir(parents=True)
+    text = (REPO / "examples" / "pokemon-legendary" / "champion.yaml").read_text()
+    (example / "champion.yaml").write_text(
+        text.replace("../../data/pokemon", str(REPO / "data" / "pokemon"))
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "champion", "demo", "--no-serve"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+        | {"COLUMNS": "200"},
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert "3. Promoted version 1 to champion" in result.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{example / 'mlflow.db'}" in result.stdout
+    assert (example / "mlflow.db").is_file()
