@@ -352,3 +352,14 @@ def test_transformers_follow_the_scikit_learn_contract(estimator):
     failed = [f"{r['check_name']}: {r['exception']}" for r in results if r["status"] == "failed"]
     assert not failed
     assert sum(r["status"] == "passed" for r in results) > 30
+
+
+def test_model_inputs_treat_infinity_as_missing():
+    frame = pd.DataFrame({"hp": [1.0, np.inf, -np.inf, 4.0], "colour": ["a", "b", None, "a"]})
+    features = FeatureSet(numeric=["hp"], categorical=["colour"])
+    inputs = model_inputs(frame, features)
+    assert inputs["hp"].isna().tolist() == [False, True, True, False]
+    assert inputs["colour"].tolist() == ["a", "b", None, "a"]
+    # ... so a pipeline fitted on them imputes instead of failing on an infinity.
+    out = build_preprocessor(features, PreprocessingSpec()).fit_transform(inputs)
+    assert np.isfinite(out).all()

@@ -11,6 +11,7 @@ from champion.metrics import (
     METRICS_BY_TASK,
     direction_of,
     evaluate,
+    rank_key,
     row_scores,
 )
 
@@ -212,3 +213,17 @@ def test_row_scores_multilabel_is_the_row_jaccard_index():
     ]
     assert scores.tolist() == pytest.approx(expected)
     assert scores[-1] == 1.0  # nothing to predict and nothing predicted is right
+
+
+@pytest.mark.parametrize(
+    ("direction", "values", "expected"),
+    [
+        ("maximize", [0.5, float("nan"), 0.9, None, 0.7], [0.9, 0.7, 0.5]),
+        ("minimize", [3.0, float("nan"), 1.0, 2.0], [1.0, 2.0, 3.0]),
+    ],
+    ids=["maximize", "minimize"],
+)
+def test_rank_key_puts_the_best_first_and_missing_last(direction, values, expected):
+    ranked = sorted(values, key=lambda v: rank_key(v, direction))
+    assert ranked[: len(expected)] == expected
+    assert all(v is None or v != v for v in ranked[len(expected) :])

@@ -236,7 +236,7 @@ def demo(
     _quiet()
     run_demo(project, _settings_for(config), console=console, progress=_progress)
     if not no_serve:
-        console.print("Serving is not part of champion yet; use --no-serve.")
+        console.print("Serving is not built yet: the demo stops after promotion.")
 
 
 def _quiet() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -175,7 +176,9 @@ def model_inputs(frame: pd.DataFrame, features: FeatureSet) -> pd.DataFrame:
     """
     out = pd.DataFrame(index=frame.index)
     for column in features.numeric:
-        out[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        # An infinity is no measurement a model can use: treat it as missing.
+        values = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+        out[column] = values.replace([np.inf, -np.inf], np.nan)
     for column in [*features.categorical, *features.ordinal, *features.text]:
         values = frame[column].astype(object)
         out[column] = pd.Series(

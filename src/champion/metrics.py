@@ -32,6 +32,12 @@ METRICS_BY_TASK = {
 }
 
 
+def rank_key(value: float | None, direction: str) -> tuple[bool, float]:
+    """Sort key that puts the best value first and missing or NaN values last."""
+    missing = value is None or np.isnan(value)
+    return (missing, 0.0 if missing else (-value if direction == "maximize" else value))
+
+
 def direction_of(metric: str) -> str:
     """``minimize`` for errors and losses, ``maximize`` otherwise."""
     return "minimize" if metric in LOWER_IS_BETTER else "maximize"

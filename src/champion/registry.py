@@ -17,14 +17,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import mlflow
-import numpy as np
 import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 
 from champion.errors import ChampionError, NotFoundError, PromotionRefused
 from champion.features import FeatureSet, model_inputs
 from champion.gate import Decision, decide, mcnemar, paired_bootstrap
-from champion.metrics import direction_of, evaluate, row_scores
+from champion.metrics import direction_of, evaluate, rank_key, row_scores
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS, PromotionSpec
 from champion.targets import encode_target
@@ -90,11 +89,9 @@ def compare(settings: Settings, name: str, *, limit: int = 100) -> list[RunRow]:
         )
     metric = runs[0].data.tags.get("champion.primary_metric", "")
     direction = runs[0].data.tags.get("champion.direction", "maximize")
-    sign = -1 if direction == "maximize" else 1
 
     def key(run):
-        value = run.data.metrics.get(metric)
-        return (value is None or np.isnan(value), sign * (value or 0.0), -run.info.start_time)
+        return (*rank_key(run.data.metrics.get(metric), direction), -run.info.start_time)
 
     rows = []
     for run in sorted(runs, key=key):

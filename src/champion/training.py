@@ -29,7 +29,7 @@ from champion.candidates import default_candidates, make_estimator, suggest_para
 from champion.data import Table, load_table
 from champion.errors import SpecError
 from champion.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
-from champion.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, direction_of, evaluate
+from champion.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, direction_of, evaluate, rank_key
 from champion.modelio import log_pipeline
 from champion.profile import build_profile
 from champion.settings import Settings
@@ -118,6 +118,7 @@ def prepare(project: Project) -> _Context:
     inputs = model_inputs(frame, features)
     labels = None if spec.task in ("regression", "multilabel") else pd.Series(target.y)
     split = make_split(frame, labels, spec.split, spec.task, spec.seed)
+    build_preprocessor(features, spec.preprocessing)  # its errors now, before any run
     table = Table(frame, table.source, table.files, table.filter, table.digest)
     return _Context(project, table, features, inputs, target, split, metric, direction)
 
@@ -163,8 +164,9 @@ def train_project(
             progress(f"{candidate.name}", index, len(candidates))
             results.append(_train_candidate(context, candidate, experiment_id, progress))
         progress("done", len(candidates), len(candidates))
-    reverse = context.direction == "maximize"
-    ranked = sorted(results, key=lambda r: r.metrics.get(context.metric, np.nan), reverse=reverse)
+    ranked = sorted(
+        results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
+    )
     return TrainingReport(experiment_id, context.metric, context.direction, ranked)
 
 
