@@ -17,7 +17,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 MISSING = "__missing__"
 
 
-class OutlierCapper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class _AcceptsMissing:
+    """Declares to scikit-learn that missing values pass through the transformer by
+    design (the imputer may come later, or not at all)."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
+
+
+class OutlierCapper(_AcceptsMissing, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Clip each column to the ``lower``/``upper`` quantiles seen in ``fit``.
 
     Missing values pass through untouched.
@@ -26,12 +36,6 @@ class OutlierCapper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def __init__(self, *, lower: float = 0.01, upper: float = 0.99) -> None:
         self.lower = lower
         self.upper = upper
-
-    def __sklearn_tags__(self):
-        # Missing values pass through by design (the imputer may come later or not at all).
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
@@ -50,7 +54,7 @@ class OutlierCapper(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         return np.clip(X, self.lower_bounds_, self.upper_bounds_)
 
 
-class SkewLogTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+class SkewLogTransformer(_AcceptsMissing, OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Apply a sign-preserving ``log1p`` to the columns whose skewness in ``fit`` exceeds
     ``threshold`` (or to the columns at ``columns``, a list of positions, if given).
 
@@ -60,12 +64,6 @@ class SkewLogTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     def __init__(self, *, threshold: float = 1.0, columns: list[int] | None = None) -> None:
         self.threshold = threshold
         self.columns = columns
-
-    def __sklearn_tags__(self):
-        # Missing values pass through by design (the imputer may come later or not at all).
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
     def fit(self, X, y=None):
         X = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
