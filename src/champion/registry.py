@@ -139,15 +139,22 @@ def register(
         data = (
             ", ".join(f"{d.dataset.name} (digest {d.dataset.digest})" for d in inputs) or "unknown"
         )
+        project_description = run.data.tags.get("mlflow.note.content", "")
         text = description or (
             f"Candidate '{chosen.candidate}' (run {chosen.run_id}): "
             f"{chosen.metric} = {value:.4f} on the "
             f"holdout. Data: {data}; filter: {run.data.params.get('data.filter') or 'none'}; "
             f"split: {run.data.params.get('split', '?')}."
         )
-        version = mlflow.register_model(
-            chosen.model_uri,
+        if not mlflow_client.search_registered_models(filter_string=f"name = '{name}'"):
+            mlflow_client.create_registered_model(name, description=project_description)
+        # The client, not mlflow.register_model: the same call without its prints.
+        version = mlflow_client.create_model_version(
             name,
+            source=chosen.model_uri,
+            run_id=chosen.run_id,
+            model_id=chosen.model_uri.removeprefix("models:/"),
+            description=text,
             tags={
                 "candidate": chosen.candidate,
                 "primary_metric": chosen.metric,
@@ -156,7 +163,6 @@ def register(
                 "registered_at": _now(),
             },
         )
-        mlflow_client.update_model_version(name, version.version, description=text)
         mlflow_client.set_registered_model_alias(name, CHALLENGER, version.version)
         return mlflow_client.get_model_version(name, version.version)
 

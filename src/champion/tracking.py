@@ -9,6 +9,7 @@ rest of the code never sees a traceback from the store.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from champion.errors import NotFoundError, TrackingError
 from champion.settings import Settings
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 ROLE_TAG = "champion.role"
 PROJECT_TAG = "champion.project"
 
@@ -41,7 +43,13 @@ def quiet_mlflow() -> None:
 
 @contextmanager
 def use_tracking(settings: Settings) -> Iterator[None]:
-    """Point MLflow's fluent API at ``settings`` for the block; restore it after."""
+    """Point MLflow's fluent API at ``settings`` for the block; restore it after.
+
+    MLflow's setters also write ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI`` into
+    ``os.environ`` (for subprocesses). They are put back exactly as they were, so
+    settings built later still see the user's environment, not this block's.
+    """
+    saved_environment = {name: os.environ.get(name) for name in _URI_VARIABLES}
     previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
@@ -51,6 +59,11 @@ def use_tracking(settings: Settings) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(previous[0])
         mlflow.set_registry_uri(previous[1])
+        for name, value in saved_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def client(settings: Settings) -> MlflowClient:

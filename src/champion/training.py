@@ -195,6 +195,7 @@ def _train_candidate(
         "champion.primary_metric": context.metric,
         "champion.direction": context.direction,
         "champion.data_digest": context.table.digest,
+        "mlflow.note.content": spec.description,  # MLflow's run description
     }
     with mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run:
         params = dict(candidate.params)

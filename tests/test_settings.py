@@ -1,0 +1,37 @@
+"""Settings come from the environment given, and using a store leaves it as it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from champion.settings import Settings
+from champion.tracking import client, use_tracking
+
+
+def test_default_store_is_a_sqlite_file_in_the_project_folder(tmp_path: Path):
+    settings = Settings.from_env(tmp_path, environ={})
+    assert settings.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert settings.registry_uri == settings.tracking_uri
+    assert settings.artifact_root == (tmp_path.resolve() / "mlartifacts").as_uri()
+
+
+def test_environment_chooses_the_store_and_a_server_keeps_its_artifacts(tmp_path: Path):
+    settings = Settings.from_env(tmp_path, environ={"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
+    assert settings.tracking_uri == "http://127.0.0.1:5000"
+    assert settings.artifact_root is None  # the server decides (--serve-artifacts)
+
+
+@pytest.mark.parametrize("before", [None, "sqlite:////somewhere/else.db"], ids=["unset", "set"])
+def test_use_tracking_leaves_the_environment_as_it_was(tmp_path, monkeypatch, before):
+    if before is None:
+        monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    else:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", before)
+    settings = Settings.from_env(tmp_path, environ={})
+    with use_tracking(settings):
+        assert os.environ.get("MLFLOW_TRACKING_URI") == settings.tracking_uri
+        client(settings).search_experiments()
+    assert os.environ.get("MLFLOW_TRACKING_URI") == before
