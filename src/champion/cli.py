@@ -219,6 +219,28 @@ def models(
 
 
 @app.command()
+def serve(
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+    alias: Annotated[str, typer.Option(help="Which alias to serve.")] = "champion",
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve models:/MODEL@ALIAS over HTTP (/invocations, /predict, /metrics, ...)."""
+    name = _model_name(model, config)
+    settings = _settings_for(config)
+    import uvicorn
+
+    from champion.registry import require_alias
+    from champion.serving.app import create_app
+
+    _quiet()
+    version = require_alias(settings, name, alias)  # fail here, clearly, not in start-up
+    console.print(f"Serving {name}@{alias} (version {version.version}) on http://{host}:{port}")
+    uvicorn.run(create_app(settings, name, alias), host=host, port=port, log_level="warning")
+
+
+@app.command()
 def demo(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Stop after promotion (serving comes later).")

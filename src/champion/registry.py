@@ -193,7 +193,12 @@ def _registered_model(settings: Settings, name: str):
         ) from None
 
 
-def _require_alias(settings: Settings, name: str, alias: str) -> ModelVersion:
+def require_alias(settings: Settings, name: str, alias: str) -> ModelVersion:
+    """The version behind ``alias``.
+
+    Raises:
+        NotFoundError: no model ``name``, or no such alias (naming the aliases it has).
+    """
     version = version_by_alias(settings, name, alias)
     if version is None:
         aliases = ", ".join(_registered_model(settings, name).aliases) or "no aliases"
@@ -214,7 +219,7 @@ def promote(
         PromotionRefused: the gate said no; the evidence is on the exception. Recorded.
     """
     policy = policy or PromotionSpec()
-    challenger = _require_alias(settings, name, CHALLENGER)
+    challenger = require_alias(settings, name, CHALLENGER)
     champion = version_by_alias(settings, name, CHAMPION)
     if champion is not None and str(champion.version) == str(challenger.version):
         raise ChampionError(f"version {challenger.version} of '{name}' is already the champion")
@@ -253,7 +258,7 @@ def rollback(settings: Settings, name: str, *, reason: str = "manual rollback") 
         NotFoundError: no model or no champion.
         ChampionError: there is no previous champion to return to.
     """
-    current = _require_alias(settings, name, CHAMPION)
+    current = require_alias(settings, name, CHAMPION)
     history = _history(settings, name)
     earlier = [v for v in history[:-1] if v != str(current.version)]
     if not earlier:
