@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
@@ -207,21 +210,22 @@ candidates:
     assert "has no previous champion" in capsys.readouterr().err
 
 
-def test_demo_runs_end_to_end_from_a_clone_layout(tmp_path):
-    """``champion demo --no-serve`` as the README runs it, in a copy of the example."""
+def test_demo_runs_end_to_end_then_serves(tmp_path):
+    """``champion demo --no-serve`` as the README runs it, in a copy of the example;
+    then ``champion demo`` again: a second version meets the gate, and the champion is
+    served with a curl that works."""
     example = tmp_path / "examples" / "pokemon-legendary"
     example.mkdir(parents=True)
     text = (REPO / "examples" / "pokemon-legendary" / "champion.yaml").read_text()
-    (example / "champion.yaml").write_text(
-        text.replace("../../data/pokemon", str(REPO / "data" / "pokemon"))
-    )
+    text = text.replace("../../data/pokemon", str(REPO / "data" / "pokemon"))
+    (example / "champion.yaml").write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"} | {"COLUMNS": "200"}
     result = subprocess.run(
         [sys.executable, "-m", "champion", "demo", "--no-serve"],
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        | {"COLUMNS": "200"},
+        env=env,
         timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -229,3 +233,40 @@ def test_demo_runs_end_to_end_from_a_clone_layout(tmp_path):
     assert "3. Promoted version 1 to champion" in result.stdout
     assert f"mlflow ui --backend-store-uri sqlite:///{example / 'mlflow.db'}" in result.stdout
     assert (example / "mlflow.db").is_file()
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "champion", "demo", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("curl "):
+                break
+        output = "".join(lines)
+        assert "version 2" in output and "3. Promoted version 2" in output, output[-3000:]
+        body = re.search(r"--data '(.*)' http", lines[-1]).group(1)
+        for _ in range(100):
+            try:
+                response = httpx.post(
+                    f"http://127.0.0.1:{port}/invocations",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert response.status_code == 200, response.text
+        assert len(response.json()["predictions"]) == 2
+        assert all(isinstance(p, bool) for p in response.json()["predictions"])
+    finally:
+        process.terminate()
+        process.wait(30)

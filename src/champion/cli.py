@@ -243,22 +243,37 @@ def serve(
 @app.command()
 def demo(
     no_serve: Annotated[
-        bool, typer.Option("--no-serve", help="Stop after promotion (serving comes later).")
+        bool, typer.Option("--no-serve", help="Stop after promotion instead of serving.")
     ] = False,
     config: Annotated[
         Path | None,
         typer.Option("--config", "-c", help="Project file; default: the legendary example."),
     ] = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
 ) -> None:
-    """The whole loop on the Pokémon legendary example: train, compare, register, promote."""
-    from champion.demo import DEFAULT_EXAMPLE, run_demo
+    """The whole loop on the Pokémon legendary example: train, compare, register,
+    promote, then serve the champion (Ctrl-C stops the server)."""
+    from champion.demo import DEFAULT_EXAMPLE, curl_example, example_rows, run_demo
 
     config = config or DEFAULT_EXAMPLE
     project = _project(config)
+    settings = _settings_for(config)
     _quiet()
-    run_demo(project, _settings_for(config), console=console, progress=_progress)
-    if not no_serve:
-        console.print("Serving is not built yet: the demo stops after promotion.")
+    run_demo(project, settings, console=console, progress=_progress)
+    if no_serve:
+        return
+    import uvicorn
+
+    from champion.serving.app import create_app
+
+    url = f"http://127.0.0.1:{port}"
+    columns, rows = example_rows(settings, project.spec.name)
+    console.print(f"\n[bold]Serving[/] {project.spec.name}@champion on {url} (Ctrl-C to stop)")
+    console.print("Try it:", soft_wrap=True)
+    print(curl_example(url, columns, rows), flush=True)
+    uvicorn.run(
+        create_app(settings, project.spec.name), host="127.0.0.1", port=port, log_level="warning"
+    )
 
 
 def _quiet() -> None:

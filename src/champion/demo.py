@@ -1,13 +1,15 @@
 """``champion demo``: the loop on the Pokémon legendary example, end to end.
 
 Train every candidate, show the ranking, register the best as challenger, run the
-promotion gate, and say where to look. Run twice, the second challenger meets the
+promotion gate, and say where to look; the command then serves the champion and
+prints a ready-to-paste ``curl`` (unless ``--no-serve``). Run twice, the second challenger meets the
 first champion at the gate, which may refuse it: that is the gate working, and the
 demo says so rather than failing.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,9 +17,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from champion.errors import PromotionRefused
-from champion.registry import compare, list_versions, promote, register
+from champion.registry import compare, download_holdout, list_versions, promote, register
 from champion.settings import Settings
 from champion.spec import Project
+from champion.tracking import use_tracking
 from champion.training import train_project
 
 # From a clone, the example sits two folders above the package (src/champion).
@@ -76,3 +79,23 @@ def run_demo(
         f"with MLFLOW_TRACKING_URI={settings.tracking_uri}"
     )
     return champion.version
+
+
+def curl_example(base_url: str, columns: list[str], rows: list[list]) -> str:
+    """A ready-to-paste ``curl`` for ``/invocations`` in MLflow's dataframe_split format."""
+    body = json.dumps({"dataframe_split": {"columns": columns, "data": rows}})
+    return (
+        f"curl -X POST -H 'Content-Type: application/json' --data '{body}' {base_url}/invocations"
+    )
+
+
+def example_rows(settings: Settings, name: str, n: int = 2) -> tuple[list[str], list[list]]:
+    """The champion's input columns and ``n`` rows of its holdout, JSON-ready."""
+    from champion.serving.model import load_served_model
+
+    model = load_served_model(settings, name)
+    with use_tracking(settings):
+        holdout = download_holdout(model.run_id)
+    columns = model.features.columns
+    rows = holdout[columns].head(n)
+    return columns, rows.astype(object).where(rows.notna(), None).to_numpy().tolist()

@@ -321,7 +321,7 @@ def _score_pair(
 ) -> dict:
     """Score both versions on the challenger's holdout; return the evidence and decision."""
     meta = mlflow.models.get_model_info(f"models:/{name}/{challenger.version}").metadata["champion"]
-    holdout = _download_holdout(challenger.run_id)
+    holdout = download_holdout(challenger.run_id)
     task = meta["task"]
     target = encode_target(
         holdout,
@@ -393,7 +393,8 @@ def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: d
     return {"metrics": metrics, "row_scores": row_scores(meta["task"], target.y, y_pred)}
 
 
-def _download_holdout(run_id: str) -> pd.DataFrame:
+def download_holdout(run_id: str) -> pd.DataFrame:
+    """The holdout rows a candidate run logged (inside :func:`use_tracking`)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=HOLDOUT_ARTIFACT, dst_path=tmp
