@@ -203,6 +203,16 @@ def _bad_cases(columns: list[str]):
             "must be a number; got 'big'",
         ),
         (
+            "list_in_number",
+            httpx.Request(
+                "POST", "/", json={"dataframe_records": [one | {columns[0]: [1, 2]}]}
+            ).content,
+            "application/json",
+            400,
+            columns[0],
+            "must be a number; got [1, 2]",
+        ),
+        (
             "too_many_rows",
             httpx.Request("POST", "/", json={"dataframe_records": [one] * (MAX_ROWS + 1)}).content,
             "application/json",

@@ -7,7 +7,9 @@
     ├── DataError                  a data file or column cannot be used as asked (400)
     ├── NotFoundError              a model, version, alias or run does not exist (404)
     ├── TrackingError              the tracking store refused or failed a request (502)
-    └── PromotionRefused           the promotion gate said no; exits 1 (409)
+    ├── PromotionRefused           the promotion gate said no; exits 1 (409)
+    └── RequestError               a request to the server cannot be scored (400, 413, 415;
+                                   503 while no model is loaded)
 
 Third-party errors are translated where they enter champion (``raise ... from e``),
 so callers only ever need to catch :class:`ChampionError`.
@@ -76,3 +78,16 @@ class PromotionRefused(ChampionError):
     def __init__(self, message: str, *, evidence: dict | None = None) -> None:
         super().__init__(message)
         self.evidence = evidence or {}
+
+
+class RequestError(ChampionError):
+    """Raised when a request's body or rows cannot be scored; ``status`` is the 4xx to
+    answer (400 by default, 413 for a body or row count over the limit, 415 for a
+    content type the server does not read)."""
+
+    http_status = 400
+    code = "invalid_input"
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message, field=field)
+        self.http_status = status

@@ -25,9 +25,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from champion.errors import ChampionError
+from champion.errors import ChampionError, RequestError
 from champion.serving.metrics import ServerMetrics
-from champion.serving.model import RequestError, ServedModel, load_served_model
+from champion.serving.model import ServedModel, load_served_model
 from champion.serving.protocol import parse_invocations, parse_records
 from champion.settings import Settings
 

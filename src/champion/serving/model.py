@@ -17,24 +17,13 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from champion.errors import ChampionError
+from champion.errors import ChampionError, RequestError
 from champion.features import FeatureSet, model_inputs
 from champion.registry import require_alias
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS
 from champion.tracking import use_tracking
 from champion.training import PROFILE_ARTIFACT
-
-
-class RequestError(ChampionError):
-    """Raised when a request's rows cannot be scored: what is wrong and where."""
-
-    http_status = 400
-    code = "invalid_input"
-
-    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
-        super().__init__(message, field=field)
-        self.http_status = status
 
 
 @dataclass(frozen=True)
@@ -84,10 +73,12 @@ class ServedModel:
             if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
                 continue
             present = values.dropna()
-            numbers = pd.to_numeric(present, errors="coerce")
-            if numbers.isna().any():
-                bad = present[numbers.isna()].iloc[0]
-                raise RequestError(f"column '{column}' must be a number; got {bad!r}", field=column)
+            for value in present:
+                # One by one: a JSON list or object in a cell is no number either.
+                if isinstance(value, bool) or not _is_number(value):
+                    raise RequestError(
+                        f"column '{column}' must be a number; got {value!r}", field=column
+                    )
         return model_inputs(rows, self.features)
 
     def predict(self, inputs: pd.DataFrame) -> np.ndarray:
@@ -122,6 +113,18 @@ class ServedModel:
                 }
             answers.append(answer)
         return answers
+
+
+def _is_number(value) -> bool:
+    if isinstance(value, int | float | np.number):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return False
+        return True
+    return False
 
 
 def _plain(value):

@@ -13,7 +13,7 @@ import io
 import orjson
 import pandas as pd
 
-from champion.serving.model import RequestError
+from champion.errors import RequestError
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON = "application/json"
