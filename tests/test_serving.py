@@ -336,3 +336,23 @@ def test_the_mlflow_1_pandas_split_request_still_works(server, trained):
     assert response.status_code == 200, response.text
     _, _, pipeline, _ = trained
     assert response.json() == {"predictions": list(pipeline.predict(rows))}
+
+
+def test_explain_gives_each_column_its_contribution(server, trained):
+    rows = _rows(trained, 1)
+    record = rows.astype(object).where(rows.notna(), None).to_dict("records")[0]
+    response = httpx.post(f"{server}/explain", json=record)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    _, _, pipeline, _ = trained
+    assert body["explained_output"] == "malignant" and body["version"] == "1"
+    assert set(body["contributions"]) == set(pipeline.feature_names_in_)
+    sizes = [abs(v) for v in body["contributions"].values()]
+    assert sizes == sorted(sizes, reverse=True)  # most influential first
+    # A linear model's SHAP values add up to its log-odds for the explained class.
+    margin = pipeline.decision_function(rows)[0]
+    assert body["base_value"] + sum(body["contributions"].values()) == pytest.approx(
+        margin, rel=1e-6
+    )
+    two = httpx.post(f"{server}/explain", json=[record, record])
+    assert two.status_code == 400 and "takes one record" in two.json()["error"]["message"]

@@ -125,9 +125,9 @@ def shap_values(
     base = np.asarray(explanation.base_values, dtype=float)
     if values.ndim == 2:
         labels = ["value" if task == "regression" else str(pos_label)] * len(rows)
-        base = (
-            base.reshape(len(rows), -1)[:, 0] if base.size > 1 else np.full(len(rows), float(base))
-        )
+        # One expected value for every row, or one per row.
+        flat = base.reshape(-1)
+        base = np.full(len(rows), flat[0]) if flat.size == 1 else flat.reshape(len(rows), -1)[:, 0]
         return ShapResult(values, data, base, names, sources, labels)
     classes = _output_labels(model, values.shape[2])
     if task == "binary":

@@ -7,6 +7,7 @@ lifespan (never at import) and serves:
   answers (``{"predictions": [...]}``);
 - ``POST /predict``: records in; per record the label and probabilities (or value, or
   ``predicted_tags``), with the model name and version;
+- ``POST /explain``: one record in; each input column's SHAP contribution;
 - ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
 
 Errors are ``{"error": {"code", "message", "field"}}`` with a 4xx status for anything
@@ -135,6 +136,20 @@ def create_app(
             "alias": model.alias,
             "request_id": request.state.request_id,
             "predictions": answers,
+        }
+        return Response(orjson.dumps(body), media_type="application/json")
+
+    @app.post("/explain")
+    async def explain(request: Request):
+        model = current()
+        frame = parse_records(await request.body())
+        if len(frame) != 1:
+            raise RequestError(f"/explain takes one record; got {len(frame)}", field="body")
+        body = {
+            "model": model.name,
+            "version": model.version,
+            "request_id": request.state.request_id,
+            **model.explain(frame)[0],
         }
         return Response(orjson.dumps(body), media_type="application/json")
 

@@ -18,12 +18,15 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from champion.errors import ChampionError, RequestError
+from champion.explain import NoFastExplainer, shap_values
 from champion.features import FeatureSet, model_inputs
-from champion.registry import require_alias
+from champion.registry import download_holdout, require_alias
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS
 from champion.tracking import use_tracking
 from champion.training import PROFILE_ARTIFACT
+
+BACKGROUND_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class ServedModel:
         features: the input columns by kind.
         tags: the tag names of a multilabel model, in output order.
         profile: the reference profile of the training data (ranges, categories).
+        background: prepared rows the SHAP explanations are measured against.
     """
 
     name: str
@@ -49,6 +53,7 @@ class ServedModel:
     positive_class: object = None
     profile: dict = field(default_factory=dict)
     run_id: str = ""
+    background: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def classes(self) -> list:
@@ -90,6 +95,33 @@ class ServedModel:
         if self.task in CLASSIFICATION_TASKS and hasattr(self.pipeline, "predict_proba"):
             return self.pipeline.predict_proba(inputs)
         return None
+
+    def explain(self, rows: pd.DataFrame) -> list[dict]:
+        """Per row, each input column's SHAP contribution to the explained output.
+
+        Raises:
+            RequestError: (422) the model has no explainer that answers in time.
+        """
+        inputs = self.prepare(rows)
+        try:
+            result = shap_values(
+                self.pipeline, inputs, self.background, self.task, self.positive_class, self.tags
+            )
+        except NoFastExplainer as e:
+            raise RequestError(f"no explanation for this model: {e}", status=422) from None
+        contributions = result.by_source()
+        answers = []
+        for index in range(len(inputs)):
+            row = contributions.iloc[index]
+            ordered = row.reindex(row.abs().sort_values(ascending=False).index)
+            answers.append(
+                {
+                    "explained_output": result.outputs[index],
+                    "base_value": float(result.base_values[index]),
+                    "contributions": {str(k): float(v) for k, v in ordered.items()},
+                }
+            )
+        return answers
 
     def describe(self, rows: pd.DataFrame) -> list[dict]:
         """Friendly per-row answers: label and probabilities, value, or predicted tags."""
@@ -150,6 +182,7 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
             )
         pipeline = mlflow.sklearn.load_model(uri)
         profile = _load_profile(version.run_id)
+        background = download_holdout(version.run_id).head(BACKGROUND_ROWS)
     features = FeatureSet(**{k: v for k, v in meta["features"].items() if k != "dropped"})
     return ServedModel(
         name=name,
@@ -162,6 +195,7 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
         positive_class=meta.get("positive_class"),
         profile=profile,
         run_id=version.run_id or "",
+        background=model_inputs(background, features),
     )
 
 
