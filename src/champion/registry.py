@@ -229,9 +229,7 @@ def promote(
         promoted = decision.promote or force
         run_id = _record_gate(settings, name, challenger, champion, decision, evidence, force)
         mlflow_client = client(settings)
-        outcome = "promoted" if promoted else "refused"
-        if force and not decision.promote:
-            outcome = "forced"
+        outcome = "promoted" if decision.promote else ("forced" if force else "refused")
         for key, value in {
             "gate.decision": outcome,
             "gate.reason": decision.reason[:4000],
