@@ -119,21 +119,9 @@ def test_lifecycle_from_training_to_rollback(
     assert versions["1"].aliases == ["champion"]
 
     # Load anywhere: the registry's champion predicts exactly what the trained pipeline did.
-    features = FeatureSet(
-        **{
-            k: v
-            for k, v in json.loads(
-                (
-                    Path(
-                        mlflow_client.download_artifacts(
-                            report.best.run_id, "features.json", str(tmp_path)
-                        )
-                    )
-                ).read_text()
-            ).items()
-            if k != "dropped"
-        }
-    )
+    with use_tracking(settings):
+        features_doc = mlflow.artifacts.load_dict(f"runs:/{report.best.run_id}/features.json")
+    features = FeatureSet.from_dict(features_doc)
     X = _holdout_inputs(settings, report.best.run_id, features)
     with use_tracking(settings):
         served = mlflow.pyfunc.load_model(f"models:/{unique_name}@champion").predict(X)

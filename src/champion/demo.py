@@ -17,10 +17,9 @@ from rich.console import Console
 from rich.progress import Progress
 
 from champion.errors import PromotionRefused
-from champion.registry import compare, download_holdout, list_versions, promote, register
+from champion.registry import compare, list_versions, promote, register
 from champion.settings import Settings
 from champion.spec import Project
-from champion.tracking import use_tracking
 from champion.training import train_project
 
 # From a clone, the example sits two folders above the package (src/champion).
@@ -94,8 +93,5 @@ def example_rows(settings: Settings, name: str, n: int = 2) -> tuple[list[str], 
     from champion.serving.model import load_served_model
 
     model = load_served_model(settings, name)
-    with use_tracking(settings):
-        holdout = download_holdout(model.run_id)
-    columns = model.features.columns
-    rows = holdout[columns].head(n)
-    return columns, rows.astype(object).where(rows.notna(), None).to_numpy().tolist()
+    rows = model.background.head(n)  # holdout rows, already in the model's input types
+    return model.features.columns, rows.astype(object).where(rows.notna(), None).to_numpy().tolist()

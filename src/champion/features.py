@@ -57,6 +57,12 @@ class FeatureSet:
         """Every input column, in a stable order: numeric, categorical, ordinal, text."""
         return [*self.numeric, *self.categorical, *self.ordinal, *self.text]
 
+    @classmethod
+    def from_dict(cls, document: dict) -> FeatureSet:
+        """The feature set from its logged form (``features.json``, model metadata)."""
+        kinds = ("numeric", "categorical", "ordinal", "text", "dropped")
+        return cls(**{kind: document[kind] for kind in kinds if kind in document})
+
     def kind_of(self, column: str) -> str:
         """``numeric``, ``categorical``, ``ordinal`` or ``text``."""
         for kind in ("numeric", "categorical", "ordinal", "text"):

@@ -11,8 +11,8 @@ evidence, and is also written as tags on the versions involved.
 
 from __future__ import annotations
 
+import io
 import json
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -369,7 +369,7 @@ def _score_pair(
 def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: dict) -> dict:
     uri = f"models:/{name}/{version.version}"
     own = mlflow.models.get_model_info(uri).metadata["champion"]
-    features = FeatureSet(**{k: v for k, v in own["features"].items() if k != "dropped"})
+    features = FeatureSet.from_dict(own["features"])
     missing = [c for c in features.columns if c not in rows.columns]
     if missing:
         raise ChampionError(
@@ -393,11 +393,9 @@ def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: d
 
 def download_holdout(run_id: str) -> pd.DataFrame:
     """The holdout rows a candidate run logged (inside :func:`use_tracking`)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=HOLDOUT_ARTIFACT, dst_path=tmp
-        )
-        return pd.read_csv(path)
+    return pd.read_csv(
+        io.StringIO(mlflow.artifacts.load_text(f"runs:/{run_id}/{HOLDOUT_ARTIFACT}"))
+    )
 
 
 def _record_gate(

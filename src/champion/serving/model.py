@@ -7,10 +7,7 @@ names, the training profile). It never imports the web framework.
 
 from __future__ import annotations
 
-import json
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -183,7 +180,7 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
         pipeline = mlflow.sklearn.load_model(uri)
         profile = _load_profile(version.run_id)
         background = download_holdout(version.run_id).head(BACKGROUND_ROWS)
-    features = FeatureSet(**{k: v for k, v in meta["features"].items() if k != "dropped"})
+    features = FeatureSet.from_dict(meta["features"])
     return ServedModel(
         name=name,
         version=str(version.version),
@@ -200,10 +197,4 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
 
 
 def _load_profile(run_id: str | None) -> dict:
-    if not run_id:
-        return {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=PROFILE_ARTIFACT, dst_path=tmp
-        )
-        return json.loads(Path(path).read_text())
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}") if run_id else {}
