@@ -5,17 +5,14 @@ requests the same way."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pandas as pd
 import pytest
-import uvicorn
 
 from champion.registry import promote, register
 from champion.serving.app import create_app
@@ -23,17 +20,12 @@ from champion.settings import Settings
 from champion.spec import load_spec
 from champion.training import prepare, train_project
 from conftest import sqlite_store, write_project
+from serving_helpers import free_port, running
 
 pytestmark = pytest.mark.integration
 
 MAX_ROWS = 50
 MAX_BODY = 50_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -65,18 +57,8 @@ candidates: [{{name: linear, estimator: linear}}]
 def server(trained) -> Iterator[str]:
     """champion's server for the promoted model, on a free loopback port."""
     settings, name, _, _ = trained
-    app = create_app(settings, name, max_rows=MAX_ROWS, max_body_bytes=MAX_BODY)
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not instance.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
-    instance.should_exit = True
-    thread.join(10)
+    with running(create_app(settings, name, max_rows=MAX_ROWS, max_body_bytes=MAX_BODY)) as url:
+        yield url
 
 
 def _rows(trained, n: int = 5) -> pd.DataFrame:
@@ -269,7 +251,7 @@ def test_health_ready_version_and_metrics(server):
 def test_answers_match_mlflow_models_serve(server, trained, tmp_path):
     """The same requests to ``mlflow models serve`` and to champion get the same JSON."""
     settings, name, _, _ = trained
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
     env["MLFLOW_TRACKING_URI"] = settings.tracking_uri
     log = (tmp_path / "mlflow-serve.log").open("w")

@@ -159,6 +159,14 @@ class PromotionSpec(_Strict):
     bootstrap_samples: int = Field(1000, ge=100, le=100_000)
 
 
+class ExampleSpec(_Strict):
+    """A named input the try-it page offers as a button, e.g. Mewtwo's six stats.
+    Columns left out are sent empty (the model imputes them)."""
+
+    name: str
+    values: dict[str, Any]
+
+
 class ProjectSpec(_Strict):
     """A whole project file. See the README's "The project file" for every key."""
 
@@ -177,6 +185,7 @@ class ProjectSpec(_Strict):
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 42
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
+    examples: list[ExampleSpec] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod

@@ -41,6 +41,8 @@ from champion.tracking import PROJECT_TAG, ROLE_TAG, ensure_experiment, use_trac
 SHAP_ROWS = 50
 HOLDOUT_ARTIFACT = "holdout.csv"
 PROFILE_ARTIFACT = "reference_profile.json"
+EXAMPLES_ARTIFACT = "examples.json"
+DEFAULT_EXAMPLES = 3
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ def prepare(project: Project) -> _Context:
     labels = None if spec.task in ("regression", "multilabel") else pd.Series(target.y)
     split = make_split(frame, labels, spec.split, spec.task, spec.seed)
     build_preprocessor(features, spec.preprocessing)  # its errors now, before any run
+    _check_examples(spec.examples, features)
     table = Table(frame, table.source, table.files, table.filter, table.digest)
     return _Context(project, table, features, inputs, target, split, metric, direction)
 
@@ -376,6 +379,46 @@ def _write_artifacts(
     holdout = context.table.frame.iloc[context.split.test]
     holdout.to_csv(folder / HOLDOUT_ARTIFACT, index=False)
     (folder / "features.json").write_text(json.dumps(_features_doc(context), indent=1))
+    examples = example_inputs(context, holdout)
+    (folder / EXAMPLES_ARTIFACT).write_text(json.dumps(examples, indent=1, default=str))
+
+
+def _check_examples(examples, features: FeatureSet) -> None:
+    for index, example in enumerate(examples):
+        unknown = sorted(set(example.values) - set(features.columns))
+        if unknown:
+            raise SpecError(
+                f"examples[{index}] ('{example.name}'): {unknown} are not model inputs; "
+                f"inputs are: {', '.join(features.columns)}",
+                field=f"examples[{index}].values",
+            )
+
+
+def example_inputs(context: _Context, holdout: pd.DataFrame) -> list[dict]:
+    """The named inputs a client can try: the project's ``examples``, or else the first
+    holdout row of each class (the first rows for other tasks), named by a ``name``
+    column when the data has one.
+
+    Returns:
+        ``[{"name": str, "values": {column: value or None}}]``, JSON-ready.
+    """
+    columns = context.features.columns
+    if context.spec.examples:
+        return [
+            {"name": e.name, "values": {c: e.values.get(c) for c in columns}}
+            for e in context.spec.examples
+        ]
+    rows = holdout
+    if context.spec.task in CLASSIFICATION_TASKS:
+        target = context.spec.target_columns[0]
+        rows = holdout.drop_duplicates(subset=[target])
+    rows = rows.head(DEFAULT_EXAMPLES)
+    clean = rows[columns].astype(object).where(rows[columns].notna(), None)
+    names = rows["name"] if "name" in rows else [f"holdout row {i + 1}" for i in range(len(rows))]
+    return [
+        {"name": str(name), "values": values}
+        for name, values in zip(names, clean.to_dict("records"), strict=True)
+    ]
 
 
 def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path) -> None:

@@ -21,7 +21,7 @@ from champion.registry import download_holdout, require_alias
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS
 from champion.tracking import use_tracking
-from champion.training import PROFILE_ARTIFACT
+from champion.training import EXAMPLES_ARTIFACT, PROFILE_ARTIFACT
 
 BACKGROUND_ROWS = 100
 
@@ -38,6 +38,7 @@ class ServedModel:
         tags: the tag names of a multilabel model, in output order.
         profile: the reference profile of the training data (ranges, categories).
         background: prepared rows the SHAP explanations are measured against.
+        examples: named inputs to try, ``[{"name", "values": {column: value}}]``.
     """
 
     name: str
@@ -51,6 +52,7 @@ class ServedModel:
     profile: dict = field(default_factory=dict)
     run_id: str = ""
     background: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+    examples: list[dict] = field(default_factory=list)
 
     @property
     def classes(self) -> list:
@@ -179,6 +181,7 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
             )
         pipeline = mlflow.sklearn.load_model(uri)
         profile = _load_profile(version.run_id)
+        examples = _load_examples(version.run_id)
         background = download_holdout(version.run_id).head(BACKGROUND_ROWS)
     features = FeatureSet.from_dict(meta["features"])
     return ServedModel(
@@ -193,8 +196,16 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
         profile=profile,
         run_id=version.run_id or "",
         background=model_inputs(background, features),
+        examples=examples,
     )
 
 
 def _load_profile(run_id: str | None) -> dict:
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}") if run_id else {}
+
+
+def _load_examples(run_id: str | None) -> list[dict]:
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLES_ARTIFACT}") if run_id else []
+    except mlflow.exceptions.MlflowException:  # trained before examples were logged
+        return []
