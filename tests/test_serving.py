@@ -230,7 +230,7 @@ def test_bad_requests_get_a_4xx_json_error_that_names_the_problem(server, traine
 
 
 def test_health_ready_version_and_metrics(server):
-    assert httpx.get(f"{server}/health").json() == {"status": "ok"}
+    assert httpx.get(f"{server}/health").json() == {"status": "ok", "pid": os.getpid()}
     assert httpx.get(f"{server}/ready").json()["ready"] is True
     version = httpx.get(f"{server}/version").json()
     assert (
@@ -242,8 +242,8 @@ def test_health_ready_version_and_metrics(server):
     text = httpx.get(f"{server}/metrics").text
     assert 'champion_requests_total{endpoint="/invocations",status="400"}' in text
     assert (
-        'champion_model_info{alias="champion",model="cancer",path="sklearn",version="1"} 1.0'
-        in text
+        'champion_model_info{alias="champion",arm="champion",model="cancer",path="sklearn",'
+        'version="1"} 1.0' in text
     )
     assert "champion_request_latency_seconds_bucket" in text
 

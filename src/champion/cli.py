@@ -222,22 +222,71 @@ def models(
 def serve(
     model: ModelArgument = None,
     config: ConfigOption = Path("champion.yaml"),
-    alias: Annotated[str, typer.Option(help="Which alias to serve.")] = "champion",
+    alias: Annotated[
+        str, typer.Option(help="The alias (or version number) the champion arm serves.")
+    ] = "champion",
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=64, help="Worker processes; they share one loaded model (fork)."),
+    ] = 1,
+    canary: Annotated[
+        str | None,
+        typer.Option(
+            help="VERSION:PERCENT, e.g. 3:10 or challenger:10: that version or alias "
+            "answers PERCENT of requests."
+        ),
+    ] = None,
+    shadow: Annotated[
+        str | None,
+        typer.Option(help="A version or alias scored on every request, never returned."),
+    ] = None,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between checks of the aliases; a moved alias is "
+            "loaded, checked and swapped in. 0 turns it off.",
+        ),
+    ] = 30.0,
+    route_header: Annotated[
+        str, typer.Option(help="Request header whose value keeps a client on one arm.")
+    ] = "X-Client-Key",
 ) -> None:
-    """Serve models:/MODEL@ALIAS over HTTP (/invocations, /predict, /metrics, ...)."""
+    """Serve models:/MODEL@ALIAS over HTTP: /invocations (MLflow's protocol), /predict,
+    /explain, the try-it page at /, /version and Prometheus /metrics."""
     name = _model_name(model, config)
     settings = _settings_for(config)
-    import uvicorn
+    from champion.serving.deployment import Traffic
 
-    from champion.registry import require_alias
-    from champion.serving.app import create_app
-
+    canary_reference, percent = Traffic.parse_canary(canary) if canary else (None, 0.0)
+    traffic = Traffic(alias, canary_reference, percent, shadow, route_header)
     _quiet()
-    version = require_alias(settings, name, alias)  # fail here, clearly, not in start-up
-    console.print(f"Serving {name}@{alias} (version {version.version}) on http://{host}:{port}")
-    uvicorn.run(create_app(settings, name, alias), host=host, port=port, log_level="warning")
+    _serve(settings, name, traffic, host, port, workers, reload_interval)
+
+
+def _serve(settings, name: str, traffic, host: str, port: int, workers: int, interval) -> None:
+    """Check every arm resolves (a clear error now, not in a worker), then serve."""
+    from champion.serving.app import create_app
+    from champion.serving.deployment import Deployment
+    from champion.serving.model import resolve_version
+    from champion.serving.runner import run as run_server
+
+    arms = {"champion": traffic.alias, "canary": traffic.canary, "shadow": traffic.shadow}
+    for arm, reference in arms.items():
+        if reference is not None:
+            version = resolve_version(settings, name, reference)
+            console.print(f"{arm}: {name}@{reference} → version {version}")
+    if traffic.canary:
+        console.print(f"canary answers {traffic.canary_percent:g}% of requests")
+    url = f"http://{host}:{port}"
+    console.print(f"Serving on {url} ({workers} worker(s)); try-it page: {url}/")
+
+    def build_app(deployment):
+        return create_app(settings, name, traffic, reload_interval=interval, deployment=deployment)
+
+    run_server(build_app, lambda: Deployment.load(settings, name, traffic), host, port, workers)
 
 
 @app.command()
@@ -262,18 +311,15 @@ def demo(
     run_demo(project, settings, console=console, progress=_progress)
     if no_serve:
         return
-    import uvicorn
-
-    from champion.serving.app import create_app
+    from champion.serving.deployment import Traffic
 
     url = f"http://127.0.0.1:{port}"
     columns, rows = example_rows(settings, project.spec.name)
-    console.print(f"\n[bold]Serving[/] {project.spec.name}@champion on {url} (Ctrl-C to stop)")
-    console.print("Try it:", soft_wrap=True)
+    console.print(f"\n[bold]Serving[/] {project.spec.name}@champion (Ctrl-C to stop)")
+    console.print(f"Try it in a browser: {url}/")
+    console.print("or from a shell:", soft_wrap=True)
     print(curl_example(url, columns, rows), flush=True)
-    uvicorn.run(
-        create_app(settings, project.spec.name), host="127.0.0.1", port=port, log_level="warning"
-    )
+    _serve(settings, project.spec.name, Traffic(), "127.0.0.1", port, 1, 30.0)
 
 
 def _quiet() -> None:

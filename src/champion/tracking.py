@@ -37,6 +37,9 @@ def quiet_mlflow() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # uv's venvs have no pip; MLflow warns on every model that it cannot see pip's version.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+    # A tqdm bar on stderr for each artifact download (promote, serve) is noise in a
+    # CLI; MLflow reads only this variable. A user who sets it keeps their choice.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow's own type-hint inference warns about its internal Any hints.
     warnings.filterwarnings("ignore", message=".*Any type hint is inferred", category=UserWarning)
 

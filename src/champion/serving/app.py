@@ -1,68 +1,127 @@
-"""The HTTP layer: parse, call the model, shape the response. Nothing else.
+"""The HTTP layer: parse, route to an arm, call the model, shape the response.
 
-``create_app(settings, name, alias)`` loads ``models:/name@alias`` in the app's
-lifespan (never at import) and serves:
+``create_app(settings, name, traffic)`` loads the arms (see :mod:`deployment`) in the
+app's lifespan (never at import), watches their aliases in the background, and serves:
 
+- ``GET /``: the try-it page;
 - ``POST /invocations``: MLflow's scoring protocol, answered as ``mlflow models serve``
   answers (``{"predictions": [...]}``);
 - ``POST /predict``: records in; per record the label and probabilities (or value, or
-  ``predicted_tags``), with the model name and version;
+  ``predicted_tags``), with the model name, version and arm;
 - ``POST /explain``: one record in; each input column's SHAP contribution;
 - ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
 
 Errors are ``{"error": {"code", "message", "field"}}`` with a 4xx status for anything
-the client can fix; each response carries ``X-Request-ID`` and ``X-Model-Version``.
+the client can fix; each response carries ``X-Request-ID``, ``X-Model-Version`` (the
+version that answered) and ``X-Model-Arm``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import time
 import uuid
 from contextlib import asynccontextmanager
 
 import numpy as np
 import orjson
+import pandas as pd
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError, RequestError
+from champion.serving.deployment import (
+    FAILED,
+    RELOADED,
+    UNREACHABLE,
+    Deployment,
+    ModelSlot,
+    Traffic,
+)
 from champion.serving.metrics import ServerMetrics
-from champion.serving.model import ServedModel, load_served_model
+from champion.serving.model import ServedModel
+from champion.serving.page import render_page
 from champion.serving.protocol import parse_invocations, parse_records
 from champion.settings import Settings
 
+log = logging.getLogger("champion.serving")
+
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
+RELOAD_INTERVAL = 30.0
 
 
 def create_app(
     settings: Settings,
     name: str,
-    alias: str = "champion",
+    traffic: Traffic | None = None,
     *,
+    reload_interval: float = RELOAD_INTERVAL,
     max_body_bytes: int = MAX_BODY_BYTES,
     max_rows: int = MAX_ROWS,
+    deployment: Deployment | None = None,
 ) -> FastAPI:
-    """The serving app for ``models:/name@alias`` on the store of ``settings``."""
+    """The serving app for model ``name`` on the store of ``settings``.
+
+    Args:
+        traffic: the arms and how requests are shared (default: the champion alias only).
+        reload_interval: seconds between alias checks; 0 turns hot reload off.
+        deployment: arms loaded already (a parent process loads once, then forks
+            workers that share the memory); loaded in the lifespan when None.
+    """
+    traffic = traffic or Traffic()
     metrics = ServerMetrics()
-    state: dict[str, ServedModel] = {}
+    state: dict[str, Deployment] = {}
+
+    def record_arms(current: Deployment) -> None:
+        for slot in current.slots.values():
+            model = slot.model
+            metrics.serving(name, model.version, slot.reference, slot.arm, model.inference_path)
+
+    async def watch(current: Deployment) -> None:
+        while True:
+            await asyncio.sleep(reload_interval)
+            # Loading is slow and blocking: off the event loop, so requests keep flowing.
+            outcomes = await asyncio.to_thread(current.refresh)
+            for arm, outcome in outcomes.items():
+                if outcome == RELOADED:
+                    metrics.reloads.labels(arm).inc()
+                elif outcome == FAILED:
+                    metrics.failed_reloads.labels(arm).inc()
+                elif outcome == UNREACHABLE:
+                    metrics.unreachable.inc()
+            record_arms(current)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        model = load_served_model(settings, name, alias)
-        state["model"] = model
-        metrics.model_info.labels(model.name, model.version, alias, "sklearn").set(1)
+        current = deployment or Deployment.load(settings, name, traffic)
+        state["deployment"] = current
+        record_arms(current)
+        watcher = asyncio.create_task(watch(current)) if reload_interval > 0 else None
         yield
+        if watcher is not None:
+            watcher.cancel()
         state.clear()
 
-    app = FastAPI(title=f"champion: {name}@{alias}", lifespan=lifespan)
+    app = FastAPI(title=f"champion: {name}@{traffic.alias}", lifespan=lifespan)
 
-    def current() -> ServedModel:
-        model = state.get("model")
-        if model is None:
+    def live() -> Deployment:
+        current = state.get("deployment")
+        if current is None:
             raise RequestError("no model is loaded yet", status=503)
-        return model
+        return current
+
+    def answering(request: Request) -> tuple[ModelSlot, ServedModel]:
+        """The arm for this request and its model, taken once: a swap during the
+        request does not change the model that answers it."""
+        slot = live().route(request.headers.get(traffic.route_header))
+        model = slot.model
+        request.state.answered = (model.version, slot.arm)
+        return slot, model
 
     @app.middleware("http")
     async def envelope(request: Request, call_next):
@@ -84,8 +143,11 @@ def create_app(
             except ChampionError as e:  # raised outside a route's own handling
                 response = _error(e)
         response.headers["X-Request-ID"] = request_id
-        if "model" in state:
-            response.headers["X-Model-Version"] = state["model"].version
+        answered = getattr(request.state, "answered", None)
+        if answered is None and "deployment" in state:
+            answered = (state["deployment"].champion.model.version, "champion")
+        if answered is not None:
+            response.headers["X-Model-Version"], response.headers["X-Model-Arm"] = answered
         endpoint = request.url.path
         metrics.requests.labels(endpoint, str(response.status_code)).inc()
         metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
@@ -100,7 +162,7 @@ def create_app(
         body = {"error": {"code": "http_error", "message": str(error.detail), "field": None}}
         return JSONResponse(body, status_code=error.status_code)
 
-    def rows_checked(frame):
+    def rows_checked(frame: pd.DataFrame) -> pd.DataFrame:
         if len(frame) > max_rows:
             raise RequestError(
                 f"{len(frame)} rows is over the limit of {max_rows}", field="body", status=413
@@ -109,70 +171,121 @@ def create_app(
             raise RequestError("no rows to score", field="body")
         return frame
 
+    def shadow_task(frame: pd.DataFrame, answered) -> BackgroundTask | None:
+        """Score the shadow arm after the response is sent; never returned."""
+        shadow = live().shadow
+        if shadow is None:
+            return None
+
+        def score() -> None:
+            model = shadow.model
+            try:
+                predictions = model.predict(model.prepare(frame))
+            except Exception as e:  # a shadow's failure must never touch the client
+                log.warning("shadow version %s failed: %s", model.version, e)
+                return
+            _count(metrics, model, "shadow", predictions)
+            agree = np.asarray(predictions).tolist() == np.asarray(answered).tolist()
+            metrics.shadow_agreement.labels(str(agree).lower()).inc()
+            log.info("shadow version %s scored %d rows", model.version, len(frame))
+
+        return BackgroundTask(score)
+
     @app.post("/invocations")
     async def invocations(request: Request):
-        model = current()
+        slot, model = answering(request)
         body = await request.body()
         frame = rows_checked(
             parse_invocations(body, request.headers.get("content-type"), model.features.columns)
         )
         predictions = model.predict(model.prepare(frame))
-        _count(metrics, model, predictions)
+        _count(metrics, model, slot.arm, predictions)
         return Response(
             orjson.dumps({"predictions": np.asarray(predictions).tolist()}),
             media_type="application/json",
+            background=shadow_task(frame, predictions),
         )
 
     @app.post("/predict")
     async def predict(request: Request):
-        model = current()
+        slot, model = answering(request)
         frame = rows_checked(parse_records(await request.body()))
-        answers = model.describe(frame)
-        for answer in answers:
-            metrics.predictions.labels(model.version, str(answer.get("label", "value"))).inc()
+        inputs = model.prepare(frame)
+        predictions = model.predict(inputs)
+        answers = model.describe(inputs, predictions)
+        _count(metrics, model, slot.arm, predictions)
         body = {
             "model": model.name,
             "version": model.version,
             "alias": model.alias,
+            "arm": slot.arm,
             "request_id": request.state.request_id,
             "predictions": answers,
         }
-        return Response(orjson.dumps(body), media_type="application/json")
+        return Response(
+            orjson.dumps(body),
+            media_type="application/json",
+            background=shadow_task(frame, predictions),
+        )
 
     @app.post("/explain")
     async def explain(request: Request):
-        model = current()
+        slot, model = answering(request)
         frame = parse_records(await request.body())
         if len(frame) != 1:
             raise RequestError(f"/explain takes one record; got {len(frame)}", field="body")
         body = {
             "model": model.name,
             "version": model.version,
+            "arm": slot.arm,
             "request_id": request.state.request_id,
             **model.explain(frame)[0],
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
+    @app.get("/", response_class=HTMLResponse)
+    async def page():
+        return HTMLResponse(render_page(live().champion.model))
+
     @app.get("/health")
     async def health():
-        return {"status": "ok"}
+        # The pid tells workers apart (``--workers N``): which one answered.
+        return {"status": "ok", "pid": os.getpid()}
 
     @app.get("/ready")
     async def ready():
-        if "model" not in state:
+        if "deployment" not in state:
             return JSONResponse({"ready": False}, status_code=503)
-        return {"ready": True, "model": name, "version": state["model"].version}
+        return {"ready": True, "model": name, "version": live().champion.model.version}
 
     @app.get("/version")
     async def version():
-        model = current()
+        current = live()
+        champion = current.champion.model
+        arms = []
+        for slot in current.slots.values():
+            share = _share(slot.arm, traffic)
+            arms.append(
+                {
+                    "arm": slot.arm,
+                    "reference": slot.reference,
+                    "version": slot.model.version,
+                    "run_id": slot.model.run_id,
+                    "inference_path": slot.model.inference_path,
+                    "traffic_percent": share,
+                    "reload": slot.status.as_dict(),
+                }
+            )
         return {
-            "model": model.name,
-            "version": model.version,
-            "alias": model.alias,
-            "run_id": model.run_id,
-            "task": model.task,
-            "inference_path": "sklearn",
+            "model": champion.name,
+            "version": champion.version,
+            "alias": champion.alias,
+            "run_id": champion.run_id,
+            "task": champion.task,
+            "inference_path": champion.inference_path,
+            "reload_interval_s": reload_interval,
+            "route_header": traffic.route_header,
+            "arms": arms,
         }
 
     @app.get("/metrics")
@@ -182,15 +295,22 @@ def create_app(
     return app
 
 
-def _count(metrics: ServerMetrics, model: ServedModel, predictions) -> None:
+def _share(arm: str, traffic: Traffic) -> float:
+    if arm == "shadow":
+        return 0.0
+    if traffic.canary is None:
+        return 100.0
+    return traffic.canary_percent if arm == "canary" else 100.0 - traffic.canary_percent
+
+
+def _count(metrics: ServerMetrics, model: ServedModel, arm: str, predictions) -> None:
     if model.task in ("regression", "multilabel"):
-        metrics.predictions.labels(
-            model.version, "value" if model.task == "regression" else "tags"
-        ).inc(len(predictions))
+        label = "value" if model.task == "regression" else "tags"
+        metrics.predictions.labels(model.version, arm, label).inc(len(predictions))
         return
     labels, counts = np.unique(np.asarray(predictions).astype(str), return_counts=True)
     for label, count in zip(labels, counts, strict=True):
-        metrics.predictions.labels(model.version, label).inc(int(count))
+        metrics.predictions.labels(model.version, arm, label).inc(int(count))
 
 
 def _error(error: ChampionError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""Prometheus metrics of one server: requests, latency, predictions, the model."""
+"""Prometheus metrics of one server: requests, latency, predictions, the models, reloads."""
 
 from __future__ import annotations
 
@@ -27,16 +27,49 @@ class ServerMetrics:
         )
         self.predictions = Counter(
             "champion_predictions_total",
-            "Predictions made, by model version and class.",
-            ["version", "label"],
+            "Predictions made, by model version, arm (champion, canary, shadow) and class.",
+            ["version", "arm", "label"],
             registry=self.registry,
         )
         self.model_info = Gauge(
             "champion_model_info",
-            "The model being served (value 1).",
-            ["model", "version", "alias", "path"],
+            "The model version each arm serves (value 1), with its inference path.",
+            ["model", "version", "alias", "arm", "path"],
             registry=self.registry,
         )
+        self.reloads = Counter(
+            "champion_reloads_total",
+            "Versions loaded and swapped in because an alias moved, by arm.",
+            ["arm"],
+            registry=self.registry,
+        )
+        self.failed_reloads = Counter(
+            "champion_reload_failures_total",
+            "New versions refused (failed to load or to check), by arm.",
+            ["arm"],
+            registry=self.registry,
+        )
+        self.unreachable = Counter(
+            "champion_tracking_unreachable_total",
+            "Alias checks that could not reach the tracking store.",
+            registry=self.registry,
+        )
+        self.shadow_agreement = Counter(
+            "champion_shadow_comparisons_total",
+            "Shadow predictions compared with the answered ones, by whether they agree.",
+            ["agree"],
+            registry=self.registry,
+        )
+        self._info_labels: dict[str, tuple] = {}
+
+    def serving(self, model: str, version: str, alias: str, arm: str, path: str) -> None:
+        """Record what ``arm`` serves now, dropping what it served before."""
+        previous = self._info_labels.get(arm)
+        if previous is not None:
+            self.model_info.remove(*previous)
+        labels = (model, version, alias, arm, path)
+        self.model_info.labels(*labels).set(1)
+        self._info_labels[arm] = labels
 
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics``."""

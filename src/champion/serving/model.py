@@ -1,12 +1,14 @@
 """A registered model version loaded for serving: inputs in, predictions out.
 
-:func:`load_served_model` resolves ``models:/NAME@ALIAS`` once and keeps the fitted
-scikit-learn pipeline with what a server needs to describe it (task, features, tag
-names, the training profile). It never imports the web framework.
+:func:`load_served_model` loads one version (named, or behind an alias) and keeps the
+fitted scikit-learn pipeline with what a server needs to describe it (task, features,
+tag names, the training profile, examples), after checking it on its input example. It
+never imports the web framework.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 
 import mlflow
@@ -20,7 +22,7 @@ from champion.features import FeatureSet, model_inputs
 from champion.registry import download_holdout, require_alias
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS
-from champion.tracking import use_tracking
+from champion.tracking import client, translate_errors, use_tracking
 from champion.training import EXAMPLES_ARTIFACT, PROFILE_ARTIFACT
 
 BACKGROUND_ROWS = 100
@@ -53,6 +55,11 @@ class ServedModel:
     run_id: str = ""
     background: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     examples: list[dict] = field(default_factory=list)
+
+    @property
+    def inference_path(self) -> str:
+        """``sklearn``: predictions come from the fitted pipeline itself."""
+        return "sklearn"
 
     @property
     def classes(self) -> list:
@@ -122,10 +129,9 @@ class ServedModel:
             )
         return answers
 
-    def describe(self, rows: pd.DataFrame) -> list[dict]:
-        """Friendly per-row answers: label and probabilities, value, or predicted tags."""
-        inputs = self.prepare(rows)
-        predictions = self.predict(inputs)
+    def describe(self, inputs: pd.DataFrame, predictions: np.ndarray) -> list[dict]:
+        """Friendly per-row answers for prepared ``inputs`` and their ``predictions``:
+        label and probabilities, value, or predicted tags."""
         if self.task == "regression":
             return [{"value": float(v)} for v in predictions]
         if self.task == "multilabel":
@@ -163,30 +169,51 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
-def load_served_model(settings: Settings, name: str, alias: str = "champion") -> ServedModel:
-    """Load ``models:/name@alias`` with its metadata and training profile.
+def resolve_version(settings: Settings, name: str, reference: str) -> str:
+    """The version number ``reference`` names: a version itself, or an alias.
 
     Raises:
-        NotFoundError: no such model or alias.
-        ChampionError: the version was not trained by champion (no metadata).
+        NotFoundError: no such model, version or alias.
+        TrackingError: the tracking store cannot be reached.
     """
-    version = require_alias(settings, name, alias)
-    uri = f"models:/{name}/{version.version}"
-    with use_tracking(settings):
-        info = mlflow.models.get_model_info(uri)
-        meta = (info.metadata or {}).get("champion")
+    if reference.isdigit():
+        with translate_errors():
+            return str(client(settings).get_model_version(name, reference).version)
+    return str(require_alias(settings, name, reference).version)
+
+
+def load_served_model(
+    settings: Settings, name: str, alias: str = "champion", *, version: str | None = None
+) -> ServedModel:
+    """Load ``models:/name/version`` (by default the version behind ``alias``) with its
+    metadata, training profile, named examples and holdout background, then warm it up
+    and check it on its logged input example.
+
+    Raises:
+        NotFoundError: no such model, version or alias.
+        ChampionError: the version was not trained by champion (no metadata), or it does
+            not give one valid prediction per row of its input example.
+    """
+    version = version or resolve_version(settings, name, alias)
+    uri = f"models:/{name}/{version}"
+    with use_tracking(settings), translate_errors(), tempfile.TemporaryDirectory() as tmp:
+        local = mlflow.artifacts.download_artifacts(uri, dst_path=tmp)
+        logged = mlflow.models.Model.load(local)
+        meta = (logged.metadata or {}).get("champion")
         if meta is None:
             raise ChampionError(
                 f"{uri} was not trained by champion: its MLmodel has no champion metadata"
             )
-        pipeline = mlflow.sklearn.load_model(uri)
-        profile = _load_profile(version.run_id)
-        examples = _load_examples(version.run_id)
-        background = download_holdout(version.run_id).head(BACKGROUND_ROWS)
+        pipeline = mlflow.sklearn.load_model(local)
+        example = logged.load_input_example(local)
+        run_id = logged.run_id
+        profile = _load_profile(run_id)
+        examples = _load_examples(run_id)
+        background = download_holdout(run_id).head(BACKGROUND_ROWS)
     features = FeatureSet.from_dict(meta["features"])
-    return ServedModel(
+    model = ServedModel(
         name=name,
-        version=str(version.version),
+        version=str(version),
         alias=alias,
         pipeline=pipeline,
         task=meta["task"],
@@ -194,10 +221,38 @@ def load_served_model(settings: Settings, name: str, alias: str = "champion") ->
         tags=list(meta.get("tags") or []),
         positive_class=meta.get("positive_class"),
         profile=profile,
-        run_id=version.run_id or "",
+        run_id=run_id or "",
         background=model_inputs(background, features),
         examples=examples,
     )
+    check_on_example(model, example)
+    return model
+
+
+def check_on_example(model: ServedModel, example: pd.DataFrame | None) -> None:
+    """Warm ``model`` up on its input example and check its answers are usable: one per
+    row, a known class for classification, finite numbers for regression.
+
+    Raises:
+        ChampionError: naming what is wrong.
+    """
+    if example is None or len(example) == 0:
+        raise ChampionError(f"version {model.version} has no input example to check it on")
+    try:
+        predictions = np.asarray(model.predict(model.prepare(example)))
+    except Exception as e:  # any failure here means: do not serve this version
+        raise ChampionError(
+            f"version {model.version} failed on its input example: {type(e).__name__}: {e}"
+        ) from None
+    if len(predictions) != len(example):
+        raise ChampionError(
+            f"version {model.version} gave {len(predictions)} predictions for "
+            f"{len(example)} example rows"
+        )
+    if model.task in CLASSIFICATION_TASKS and not set(predictions.tolist()) <= set(model.classes):
+        raise ChampionError(f"version {model.version} predicted classes it does not know")
+    if model.task == "regression" and not np.isfinite(predictions.astype(float)).all():
+        raise ChampionError(f"version {model.version} predicted non-finite values")
 
 
 def _load_profile(run_id: str | None) -> dict:

@@ -1,0 +1,138 @@
+"""Run the serving app on uvicorn: one process, or several workers sharing one model.
+
+Two traps of ``uvicorn --workers N`` are avoided here:
+
+- **Nagle.** Responses are small; with ``TCP_NODELAY`` off, a keep-alive client waits
+  for the delayed ACK (about 40 ms) on every request. The option is set on the listening
+  socket, and Linux hands it down to every connection accepted from it.
+- **One worker takes every connection.** With one shared listening socket, the first
+  worker to wake accepts most connections while the others idle. Each worker here
+  binds its own socket with ``SO_REUSEPORT``, and the kernel spreads new connections
+  evenly across them.
+
+Memory: the parent loads the model once and forks the workers, which share its pages
+copy-on-write (``gc.freeze`` keeps the garbage collector from touching, and so copying,
+them). Only what each worker builds after the fork is its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+import uvicorn
+
+log = logging.getLogger("champion.serving")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with SO_REUSEPORT and TCP_NODELAY set."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # inherited on accept
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve_app(app, sock: socket.socket) -> None:
+    """Run ``app`` on uvicorn (uvloop, httptools) on an already bound ``sock``."""
+    config = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,  # one log line per request costs more than the prediction
+        timeout_graceful_shutdown=10,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def run(
+    build_app: Callable[[object | None], object],
+    preload: Callable[[], object],
+    host: str,
+    port: int,
+    workers: int = 1,
+) -> int:
+    """Serve until SIGINT/SIGTERM.
+
+    Args:
+        build_app: ``build_app(deployment)`` → the ASGI app; ``deployment`` is None for a
+            single process (the app loads it in its lifespan) or the preloaded arms.
+        preload: loads the arms in the parent before forking (``workers > 1``).
+        workers: worker processes.
+
+    Returns:
+        the exit status.
+    """
+    if workers <= 1:
+        serve_app(build_app(None), listening_socket(host, port))
+        return 0
+    deployment = preload()
+    gc.collect()
+    gc.freeze()  # the loaded model stays in pages the workers share
+    children: dict[int, int] = {}  # pid → worker number
+    stopping = False
+
+    def spawn(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            _forget_parent_connections()
+            try:
+                serve_app(build_app(deployment), listening_socket(host, port))
+            finally:
+                os._exit(0)
+        children[pid] = number
+
+    def stop(signum, frame) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            _signal(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for number in range(workers):
+        spawn(number)
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        number = children.pop(pid, None)
+        if number is not None and not stopping:
+            log.error("worker %d (pid %d) exited with %s; starting a new one", number, pid, status)
+            spawn(number)
+    return 0
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # it exited already
+        os.kill(pid, signum)
+
+
+def _forget_parent_connections() -> None:
+    """Database connections pooled before the fork belong to the parent: a worker that
+    used them would interleave its queries with the parent's on one socket. SQLAlchemy's
+    fork recipe: drop the pool without closing the parent's connections."""
+    for module in (
+        "mlflow.store.tracking.sqlalchemy_store",
+        "mlflow.store.model_registry.sqlalchemy_store",
+    ):
+        store = sys.modules.get(module)
+        if store is None:
+            continue
+        for engine in list(store.SqlAlchemyStore._engine_map.values()):
+            engine.dispose(close=False)
