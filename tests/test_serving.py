@@ -229,6 +229,33 @@ def test_bad_requests_get_a_4xx_json_error_that_names_the_problem(server, traine
     assert response.status_code == 404 and response.json()["error"]["code"] == "http_error"
 
 
+def test_a_streamed_body_over_the_limit_is_a_413(server):
+    def chunks():  # no Content-Length: the server must count what arrives
+        for _ in range(MAX_BODY // 1000 + 2):
+            yield b" " * 1000
+
+    response = httpx.post(
+        f"{server}/invocations", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["field"] == "body"
+    assert "over the limit" in response.json()["error"]["message"]
+
+
+def test_unknown_paths_share_one_metric_series(server):
+    series = 'champion_requests_total{endpoint="other",status="404"}'
+
+    def count() -> float:
+        lines = httpx.get(f"{server}/metrics").text.splitlines()
+        return next((float(x.rsplit(" ", 1)[1]) for x in lines if x.startswith(series)), 0.0)
+
+    before = count()
+    for path in ("/a", "/b/c", "/wp-login.php"):
+        assert httpx.get(f"{server}{path}").status_code == 404
+    assert count() == before + 3
+    assert "wp-login" not in httpx.get(f"{server}/metrics").text
+
+
 def test_health_ready_version_and_metrics(server):
     assert httpx.get(f"{server}/health").json() == {"status": "ok", "pid": os.getpid()}
     assert httpx.get(f"{server}/ready").json()["ready"] is True
@@ -237,12 +264,14 @@ def test_health_ready_version_and_metrics(server):
         version["model"] == "cancer"
         and version["version"] == "1"
         and version["alias"] == "champion"
+        and version["inference_path"] == "onnx"
     )
+    assert version["arms"][0]["inference_note"].startswith("ONNX, verified on")
     httpx.post(f"{server}/invocations", content=b"{", headers={"Content-Type": "application/json"})
     text = httpx.get(f"{server}/metrics").text
     assert 'champion_requests_total{endpoint="/invocations",status="400"}' in text
     assert (
-        'champion_model_info{alias="champion",arm="champion",model="cancer",path="sklearn",'
+        'champion_model_info{alias="champion",arm="champion",model="cancer",path="onnx",'
         'version="1"} 1.0' in text
     )
     assert "champion_request_latency_seconds_bucket" in text

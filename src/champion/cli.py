@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,14 @@ ModelArgument = Annotated[
     typer.Argument(help="Registered model name; default: the project file's name."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+class Inference(StrEnum):
+    """How ``champion serve`` computes predictions."""
+
+    auto = "auto"
+    onnx = "onnx"
+    sklearn = "sklearn"
 
 
 def _project(config: Path) -> Project:
@@ -253,6 +262,13 @@ def serve(
     route_header: Annotated[
         str, typer.Option(help="Request header whose value keeps a client on one arm.")
     ] = "X-Client-Key",
+    inference: Annotated[
+        Inference,
+        typer.Option(
+            help="auto: ONNX when the pipeline compiles and matches it on the holdout, "
+            "else scikit-learn; onnx: refuse to start without it; sklearn: never compile."
+        ),
+    ] = Inference.auto,
 ) -> None:
     """Serve models:/MODEL@ALIAS over HTTP: /invocations (MLflow's protocol), /predict,
     /explain, the try-it page at /, /version and Prometheus /metrics."""
@@ -263,15 +279,21 @@ def serve(
     canary_reference, percent = Traffic.parse_canary(canary) if canary else (None, 0.0)
     traffic = Traffic(alias, canary_reference, percent, shadow, route_header)
     _quiet()
-    _serve(settings, name, traffic, host, port, workers, reload_interval)
+    _serve(settings, name, traffic, host, port, workers, reload_interval, inference.value)
 
 
-def _serve(settings, name: str, traffic, host: str, port: int, workers: int, interval) -> None:
+def _serve(
+    settings, name: str, traffic, host: str, port: int, workers: int, interval, inference
+) -> None:
     """Check every arm resolves (a clear error now, not in a worker), then serve."""
+    from functools import partial
+
     from champion.serving.app import create_app
     from champion.serving.deployment import Deployment
-    from champion.serving.model import resolve_version
+    from champion.serving.model import load_served_model, resolve_version
     from champion.serving.runner import run as run_server
+
+    loader = partial(load_served_model, inference=inference)
 
     arms = {"champion": traffic.alias, "canary": traffic.canary, "shadow": traffic.shadow}
     for arm, reference in arms.items():
@@ -284,9 +306,14 @@ def _serve(settings, name: str, traffic, host: str, port: int, workers: int, int
     console.print(f"Serving on {url} ({workers} worker(s)); try-it page: {url}/")
 
     def build_app(deployment):
-        return create_app(settings, name, traffic, reload_interval=interval, deployment=deployment)
+        return create_app(
+            settings, name, traffic, reload_interval=interval, deployment=deployment, loader=loader
+        )
 
-    run_server(build_app, lambda: Deployment.load(settings, name, traffic), host, port, workers)
+    def preload():
+        return Deployment.load(settings, name, traffic, loader=loader)
+
+    run_server(build_app, preload, host, port, workers)
 
 
 @app.command()
@@ -319,7 +346,7 @@ def demo(
     console.print(f"Try it in a browser: {url}/")
     console.print("or from a shell:", soft_wrap=True)
     print(curl_example(url, columns, rows), flush=True)
-    _serve(settings, project.spec.name, Traffic(), "127.0.0.1", port, 1, 30.0)
+    _serve(settings, project.spec.name, Traffic(), "127.0.0.1", port, 1, 30.0, "auto")
 
 
 def _quiet() -> None:

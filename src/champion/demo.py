@@ -92,6 +92,6 @@ def example_rows(settings: Settings, name: str, n: int = 2) -> tuple[list[str], 
     """The champion's input columns and ``n`` rows of its holdout, JSON-ready."""
     from champion.serving.model import load_served_model
 
-    model = load_served_model(settings, name)
+    model = load_served_model(settings, name, inference="sklearn")  # no need to compile
     rows = model.background.head(n)  # holdout rows, already in the model's input types
     return model.features.columns, rows.astype(object).where(rows.notna(), None).to_numpy().tolist()

@@ -21,13 +21,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
-import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 import numpy as np
 import orjson
-import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
@@ -35,6 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError, RequestError
 from champion.serving.deployment import (
+    CHAMPION,
     FAILED,
     RELOADED,
     UNREACHABLE,
@@ -42,10 +41,11 @@ from champion.serving.deployment import (
     ModelSlot,
     Traffic,
 )
+from champion.serving.envelope import Envelope
 from champion.serving.metrics import ServerMetrics
-from champion.serving.model import ServedModel
+from champion.serving.model import ServedModel, load_served_model
 from champion.serving.page import render_page
-from champion.serving.protocol import parse_invocations, parse_records
+from champion.serving.protocol import Rows, parse_invocations, parse_records
 from champion.settings import Settings
 
 log = logging.getLogger("champion.serving")
@@ -64,6 +64,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_rows: int = MAX_ROWS,
     deployment: Deployment | None = None,
+    loader: Callable[..., ServedModel] = load_served_model,
 ) -> FastAPI:
     """The serving app for model ``name`` on the store of ``settings``.
 
@@ -72,6 +73,8 @@ def create_app(
         reload_interval: seconds between alias checks; 0 turns hot reload off.
         deployment: arms loaded already (a parent process loads once, then forks
             workers that share the memory); loaded in the lifespan when None.
+        loader: loads one version (see :func:`load_served_model`; e.g. with
+            ``inference="sklearn"``).
     """
     traffic = traffic or Traffic()
     metrics = ServerMetrics()
@@ -98,7 +101,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        current = deployment or Deployment.load(settings, name, traffic)
+        current = deployment or Deployment.load(settings, name, traffic, loader=loader)
         state["deployment"] = current
         record_arms(current)
         watcher = asyncio.create_task(watch(current)) if reload_interval > 0 else None
@@ -123,36 +126,6 @@ def create_app(
         request.state.answered = (model.version, slot.arm)
         return slot, model
 
-    @app.middleware("http")
-    async def envelope(request: Request, call_next):
-        started = time.perf_counter()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.request_id = request_id
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body_bytes:
-            response = _error(
-                RequestError(
-                    f"the body is {int(length)} bytes; the limit is {max_body_bytes}",
-                    field="body",
-                    status=413,
-                )
-            )
-        else:
-            try:
-                response = await call_next(request)
-            except ChampionError as e:  # raised outside a route's own handling
-                response = _error(e)
-        response.headers["X-Request-ID"] = request_id
-        answered = getattr(request.state, "answered", None)
-        if answered is None and "deployment" in state:
-            answered = (state["deployment"].champion.model.version, "champion")
-        if answered is not None:
-            response.headers["X-Model-Version"], response.headers["X-Model-Arm"] = answered
-        endpoint = request.url.path
-        metrics.requests.labels(endpoint, str(response.status_code)).inc()
-        metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return response
-
     @app.exception_handler(ChampionError)
     async def champion_error(request: Request, error: ChampionError):
         return _error(error)
@@ -162,16 +135,16 @@ def create_app(
         body = {"error": {"code": "http_error", "message": str(error.detail), "field": None}}
         return JSONResponse(body, status_code=error.status_code)
 
-    def rows_checked(frame: pd.DataFrame) -> pd.DataFrame:
-        if len(frame) > max_rows:
+    def rows_checked(rows: Rows) -> Rows:
+        if rows.count > max_rows:
             raise RequestError(
-                f"{len(frame)} rows is over the limit of {max_rows}", field="body", status=413
+                f"{rows.count} rows is over the limit of {max_rows}", field="body", status=413
             )
-        if len(frame) == 0:
+        if rows.count == 0:
             raise RequestError("no rows to score", field="body")
-        return frame
+        return rows
 
-    def shadow_task(frame: pd.DataFrame, answered) -> BackgroundTask | None:
+    def shadow_task(rows: Rows, answered) -> BackgroundTask | None:
         """Score the shadow arm after the response is sent; never returned."""
         shadow = live().shadow
         if shadow is None:
@@ -180,14 +153,14 @@ def create_app(
         def score() -> None:
             model = shadow.model
             try:
-                predictions = model.predict(model.prepare(frame))
+                predictions = model.predict(model.prepare(rows))
             except Exception as e:  # a shadow's failure must never touch the client
                 log.warning("shadow version %s failed: %s", model.version, e)
                 return
             _count(metrics, model, "shadow", predictions)
             agree = np.asarray(predictions).tolist() == np.asarray(answered).tolist()
             metrics.shadow_agreement.labels(str(agree).lower()).inc()
-            log.info("shadow version %s scored %d rows", model.version, len(frame))
+            log.info("shadow version %s scored %d rows", model.version, rows.count)
 
         return BackgroundTask(score)
 
@@ -195,22 +168,22 @@ def create_app(
     async def invocations(request: Request):
         slot, model = answering(request)
         body = await request.body()
-        frame = rows_checked(
+        rows = rows_checked(
             parse_invocations(body, request.headers.get("content-type"), model.features.columns)
         )
-        predictions = model.predict(model.prepare(frame))
+        predictions = model.predict(model.prepare(rows))
         _count(metrics, model, slot.arm, predictions)
         return Response(
-            orjson.dumps({"predictions": np.asarray(predictions).tolist()}),
+            orjson.dumps({"predictions": predictions.tolist()}),
             media_type="application/json",
-            background=shadow_task(frame, predictions),
+            background=shadow_task(rows, predictions),
         )
 
     @app.post("/predict")
     async def predict(request: Request):
         slot, model = answering(request)
-        frame = rows_checked(parse_records(await request.body()))
-        inputs = model.prepare(frame)
+        rows = rows_checked(parse_records(await request.body()))
+        inputs = model.prepare(rows)
         predictions = model.predict(inputs)
         answers = model.describe(inputs, predictions)
         _count(metrics, model, slot.arm, predictions)
@@ -225,21 +198,21 @@ def create_app(
         return Response(
             orjson.dumps(body),
             media_type="application/json",
-            background=shadow_task(frame, predictions),
+            background=shadow_task(rows, predictions),
         )
 
     @app.post("/explain")
     async def explain(request: Request):
         slot, model = answering(request)
-        frame = parse_records(await request.body())
-        if len(frame) != 1:
-            raise RequestError(f"/explain takes one record; got {len(frame)}", field="body")
+        rows = parse_records(await request.body())
+        if rows.count != 1:
+            raise RequestError(f"/explain takes one record; got {rows.count}", field="body")
         body = {
             "model": model.name,
             "version": model.version,
             "arm": slot.arm,
             "request_id": request.state.request_id,
-            **model.explain(frame)[0],
+            **model.explain(rows)[0],
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
@@ -272,6 +245,7 @@ def create_app(
                     "version": slot.model.version,
                     "run_id": slot.model.run_id,
                     "inference_path": slot.model.inference_path,
+                    "inference_note": slot.model.compile_note,
                     "traffic_percent": share,
                     "reload": slot.status.as_dict(),
                 }
@@ -292,6 +266,17 @@ def create_app(
     async def prometheus():
         return Response(metrics.render(), media_type="text/plain; version=0.0.4")
 
+    def default_answer() -> tuple[str, str] | None:
+        current = state.get("deployment")
+        return (current.champion.model.version, CHAMPION) if current else None
+
+    app.add_middleware(
+        Envelope,
+        metrics=metrics,
+        max_body_bytes=max_body_bytes,
+        default_answer=default_answer,
+        endpoints={route.path for route in app.routes},
+    )
     return app
 
 

@@ -8,8 +8,10 @@ never imports the web framework.
 
 from __future__ import annotations
 
+import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import mlflow
 import numpy as np
@@ -20,10 +22,17 @@ from champion.errors import ChampionError, RequestError
 from champion.explain import NoFastExplainer, shap_values
 from champion.features import FeatureSet, model_inputs
 from champion.registry import download_holdout, require_alias
+from champion.serving.inputs import Inputs, as_frame, to_inputs
+from champion.serving.protocol import Rows
 from champion.settings import Settings
 from champion.spec import CLASSIFICATION_TASKS
 from champion.tracking import client, translate_errors, use_tracking
 from champion.training import EXAMPLES_ARTIFACT, PROFILE_ARTIFACT
+
+if TYPE_CHECKING:  # importing skl2onnx and onnx costs a second; only when compiling
+    from champion.serving.compiled import CompiledModel
+
+log = logging.getLogger("champion.serving")
 
 BACKGROUND_ROWS = 100
 
@@ -41,6 +50,8 @@ class ServedModel:
         profile: the reference profile of the training data (ranges, categories).
         background: prepared rows the SHAP explanations are measured against.
         examples: named inputs to try, ``[{"name", "values": {column: value}}]``.
+        compiled: the pipeline compiled to ONNX and verified on the holdout, or None.
+        compile_note: why there is no compiled model (or what was verified).
     """
 
     name: str
@@ -55,60 +66,50 @@ class ServedModel:
     run_id: str = ""
     background: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     examples: list[dict] = field(default_factory=list)
+    compiled: CompiledModel | None = field(default=None, repr=False, compare=False)
+    compile_note: str = ""
 
     @property
     def inference_path(self) -> str:
-        """``sklearn``: predictions come from the fitted pipeline itself."""
-        return "sklearn"
+        """``onnx`` when a verified ONNX graph answers, else ``sklearn`` (the pipeline)."""
+        return "onnx" if self.compiled is not None else "sklearn"
 
     @property
     def classes(self) -> list:
         return list(getattr(self.pipeline, "classes_", []))
 
-    def prepare(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def prepare(self, rows: Rows) -> Inputs:
         """Check ``rows`` against the model's inputs and convert them to its types.
 
-        Extra columns are ignored; numeric columns must hold numbers (or be empty).
-
         Raises:
-            RequestError: a column is missing, or a numeric column holds text.
+            RequestError: a column is missing, or a numeric column holds no number.
         """
-        missing = [c for c in self.features.columns if c not in rows.columns]
-        if missing:
-            raise RequestError(
-                f"missing column(s) {missing}; the model needs: {', '.join(self.features.columns)}",
-                field=missing[0],
-            )
-        for column in self.features.numeric:
-            values = rows[column]
-            if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-                continue
-            present = values.dropna()
-            for value in present:
-                # One by one: a JSON list or object in a cell is no number either.
-                if isinstance(value, bool) or not _is_number(value):
-                    raise RequestError(
-                        f"column '{column}' must be a number; got {value!r}", field=column
-                    )
-        return model_inputs(rows, self.features)
+        return to_inputs(rows, self.features)
 
-    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
-        """The pipeline's predictions for prepared ``inputs`` (labels, values or tag rows)."""
-        return self.pipeline.predict(inputs)
+    def predict(self, inputs: Inputs) -> np.ndarray:
+        """Predictions for prepared ``inputs``: labels, values, or rows of 0/1 per tag."""
+        if self.compiled is not None:
+            return self.compiled.predict(inputs)
+        return self.pipeline.predict(as_frame(inputs))
 
-    def predict_proba(self, inputs: pd.DataFrame) -> np.ndarray | None:
+    def predict_proba(self, inputs: Inputs) -> np.ndarray | None:
         """Class probabilities (rows × classes) for classification, else None."""
-        if self.task in CLASSIFICATION_TASKS and hasattr(self.pipeline, "predict_proba"):
-            return self.pipeline.predict_proba(inputs)
+        if self.task not in CLASSIFICATION_TASKS:
+            return None
+        if self.compiled is not None:
+            return self.compiled.predict_proba(inputs)
+        if hasattr(self.pipeline, "predict_proba"):
+            return self.pipeline.predict_proba(as_frame(inputs))
         return None
 
-    def explain(self, rows: pd.DataFrame) -> list[dict]:
-        """Per row, each input column's SHAP contribution to the explained output.
+    def explain(self, rows: Rows) -> list[dict]:
+        """Per row, each input column's SHAP contribution to the explained output (of the
+        scikit-learn pipeline, whichever path serves predictions).
 
         Raises:
             RequestError: (422) the model has no explainer that answers in time.
         """
-        inputs = self.prepare(rows)
+        inputs = as_frame(self.prepare(rows))
         try:
             result = shap_values(
                 self.pipeline, inputs, self.background, self.task, self.positive_class, self.tags
@@ -129,7 +130,7 @@ class ServedModel:
             )
         return answers
 
-    def describe(self, inputs: pd.DataFrame, predictions: np.ndarray) -> list[dict]:
+    def describe(self, inputs: Inputs, predictions: np.ndarray) -> list[dict]:
         """Friendly per-row answers for prepared ``inputs`` and their ``predictions``:
         label and probabilities, value, or predicted tags."""
         if self.task == "regression":
@@ -152,18 +153,6 @@ class ServedModel:
         return answers
 
 
-def _is_number(value) -> bool:
-    if isinstance(value, int | float | np.number):
-        return True
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            return False
-        return True
-    return False
-
-
 def _plain(value):
     """A NumPy scalar as the Python value JSON can carry."""
     return value.item() if hasattr(value, "item") else value
@@ -183,16 +172,26 @@ def resolve_version(settings: Settings, name: str, reference: str) -> str:
 
 
 def load_served_model(
-    settings: Settings, name: str, alias: str = "champion", *, version: str | None = None
+    settings: Settings,
+    name: str,
+    alias: str = "champion",
+    *,
+    version: str | None = None,
+    inference: str = "auto",
 ) -> ServedModel:
     """Load ``models:/name/version`` (by default the version behind ``alias``) with its
     metadata, training profile, named examples and holdout background, then warm it up
     and check it on its logged input example.
 
+    ``inference``: ``auto`` compiles the pipeline to ONNX when it converts and gives the
+    pipeline's predictions on the holdout (else serves the pipeline itself); ``sklearn``
+    never compiles; ``onnx`` requires the compiled path.
+
     Raises:
         NotFoundError: no such model, version or alias.
-        ChampionError: the version was not trained by champion (no metadata), or it does
-            not give one valid prediction per row of its input example.
+        ChampionError: the version was not trained by champion (no metadata), it does
+            not give one valid prediction per row of its input example, or ``onnx`` was
+            required and the pipeline does not compile.
     """
     version = version or resolve_version(settings, name, alias)
     uri = f"models:/{name}/{version}"
@@ -226,7 +225,28 @@ def load_served_model(
         examples=examples,
     )
     check_on_example(model, example)
-    return model
+    if inference == "sklearn":
+        return replace(model, compile_note="not compiled: --inference sklearn")
+    compiled = _compiled(model, inference)
+    check_on_example(compiled, example)  # the ONNX session warms up here too
+    return compiled
+
+
+def _compiled(model: ServedModel, inference: str) -> ServedModel:
+    """``model`` with its pipeline compiled to ONNX, or unchanged with the reason."""
+    from champion.serving.compiled import NotCompilable, compile_pipeline
+
+    try:
+        compiled = compile_pipeline(
+            model.pipeline, model.features, model.task, model.background, classes=model.classes
+        )
+    except NotCompilable as e:
+        if inference == "onnx":
+            raise ChampionError(f"version {model.version} cannot be served by ONNX: {e}") from None
+        log.info("version %s serves through scikit-learn: %s", model.version, e)
+        return replace(model, compile_note=f"not compiled: {e}")
+    note = f"ONNX, verified on {len(model.background)} holdout rows"
+    return replace(model, compiled=compiled, compile_note=note)
 
 
 def check_on_example(model: ServedModel, example: pd.DataFrame | None) -> None:
@@ -239,7 +259,7 @@ def check_on_example(model: ServedModel, example: pd.DataFrame | None) -> None:
     if example is None or len(example) == 0:
         raise ChampionError(f"version {model.version} has no input example to check it on")
     try:
-        predictions = np.asarray(model.predict(model.prepare(example)))
+        predictions = np.asarray(model.predict(model.prepare(Rows.from_frame(example))))
     except Exception as e:  # any failure here means: do not serve this version
         raise ChampionError(
             f"version {model.version} failed on its input example: {type(e).__name__}: {e}"

@@ -4,11 +4,15 @@ MLflow's ``/invocations`` accepts JSON with exactly one of ``dataframe_split``,
 ``dataframe_records``, ``instances`` or ``inputs``, or a CSV body; the same payloads
 work here unchanged. Every malformed body is a :class:`RequestError` with a 4xx
 status, never an exception that reaches the client as a 500.
+
+JSON is parsed straight into :class:`Rows` (plain lists per column): building a pandas
+DataFrame for a one-row request costs more than predicting it.
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import orjson
 import pandas as pd
@@ -18,6 +22,26 @@ from champion.errors import RequestError
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 JSON = "application/json"
 CSV = "text/csv"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Request rows column by column: ``columns[name][i]`` is row ``i``'s value (None
+    where a record left the key out).
+
+    Attributes:
+        columns: column name → one value per row.
+        count: the number of rows.
+    """
+
+    columns: dict[str, list]
+    count: int
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Rows:
+        """The rows of a DataFrame (a CSV body, an input example, test data)."""
+        clean = frame.astype(object).where(frame.notna(), None)
+        return cls({str(c): clean[c].tolist() for c in clean.columns}, len(frame))
 
 
 def media_type(content_type: str | None) -> str:
@@ -33,7 +57,7 @@ def parse_json(body: bytes):
         raise RequestError(f"malformed JSON: {e}", field="body") from None
 
 
-def parse_invocations(body: bytes, content_type: str | None, columns: list[str]) -> pd.DataFrame:
+def parse_invocations(body: bytes, content_type: str | None, columns: list[str]) -> Rows:
     """Rows from an ``/invocations`` body, as ``mlflow models serve`` reads them.
 
     ``columns`` orders the values of list-shaped ``instances``/``inputs`` rows.
@@ -41,7 +65,7 @@ def parse_invocations(body: bytes, content_type: str | None, columns: list[str])
     kind = media_type(content_type)
     if kind == CSV:
         try:
-            return pd.read_csv(io.BytesIO(body))
+            return Rows.from_frame(pd.read_csv(io.BytesIO(body)))
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
             raise RequestError(f"malformed CSV: {str(e).splitlines()[0]}", field="body") from None
     if kind != JSON:
@@ -88,7 +112,7 @@ def _legacy_format(content_type: str | None) -> str | None:
     return None
 
 
-def parse_records(body: bytes) -> pd.DataFrame:
+def parse_records(body: bytes) -> Rows:
     """Rows for ``/predict``: one record, a list of records, or ``{"records": [...]}``."""
     payload = parse_json(body)
     if isinstance(payload, dict) and "records" in payload:
@@ -98,48 +122,69 @@ def parse_records(body: bytes) -> pd.DataFrame:
     return _from_records(payload, "records")
 
 
-def _from_split(value) -> pd.DataFrame:
+def _from_split(value) -> Rows:
+    where = "dataframe_split"
     if not isinstance(value, dict) or "data" not in value:
-        raise RequestError(
-            "dataframe_split must be an object with 'columns' and 'data'", field="dataframe_split"
-        )
+        raise RequestError(f"{where} must be an object with 'columns' and 'data'", field=where)
     data = value["data"]
-    columns = value.get("columns")
     if not isinstance(data, list) or not all(isinstance(row, list) for row in data):
+        raise RequestError(f"{where}.data must be a list of rows (lists)", field=f"{where}.data")
+    names = value.get("columns")
+    if names is None:  # as pandas does: the columns are numbered
+        names = list(range(len(data[0]))) if data else []
+    if not isinstance(names, list) or not all(isinstance(n, str | int) for n in names):
         raise RequestError(
-            "dataframe_split.data must be a list of rows (lists)", field="dataframe_split.data"
+            f"{where}.columns must be a list of column names", field=f"{where}.columns"
         )
-    if columns is not None and any(len(row) != len(columns) for row in data):
+    if len(set(names)) != len(names):
         raise RequestError(
-            f"dataframe_split: every row must have {len(columns)} values, one per column",
-            field="dataframe_split.data",
+            f"{where}.columns names a column twice: {names}", field=f"{where}.columns"
         )
-    return pd.DataFrame(data, columns=columns)
+    if any(len(row) != len(names) for row in data):
+        raise RequestError(
+            f"{where}: every row must have {len(names)} values, one per column",
+            field=f"{where}.data",
+        )
+    return Rows({str(name): [row[i] for row in data] for i, name in enumerate(names)}, len(data))
 
 
-def _from_records(value, where: str) -> pd.DataFrame:
+def _from_records(value, where: str) -> Rows:
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
         raise RequestError(f"{where} must be a list of objects (one per row)", field=where)
     if not value:
         raise RequestError(f"{where} is empty: send at least one row", field=where)
-    return pd.DataFrame.from_records(value)
+    names = dict.fromkeys(key for row in value for key in row)  # first-seen order
+    return Rows({name: [row.get(name) for row in value] for name in names}, len(value))
 
 
-def _from_instances(value, where: str, columns: list[str]) -> pd.DataFrame:
+def _from_instances(value, where: str, columns: list[str]) -> Rows:
     if isinstance(value, dict):  # column -> values (MLflow's "columnar" inputs)
-        try:
-            return pd.DataFrame(value)
-        except ValueError as e:
-            raise RequestError(f"{where}: {e}", field=where) from None
+        return _from_columns(value, where)
     if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
-        return pd.DataFrame.from_records(value)
+        return _from_records(value, where)
     if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
         if any(len(row) != len(columns) for row in value):
             raise RequestError(
                 f"{where}: each row must have {len(columns)} values, in the order {columns}",
                 field=where,
             )
-        return pd.DataFrame(value, columns=columns)
+        return Rows({name: [row[i] for row in value] for i, name in enumerate(columns)}, len(value))
     raise RequestError(
         f"{where} must be a list of objects, a list of rows, or an object of columns", field=where
     )
+
+
+def _from_columns(value: dict, where: str) -> Rows:
+    """``{"hp": [80, 64], "speed": [70, 28]}``; a lone value stands for every row."""
+    lengths = {len(v) for v in value.values() if isinstance(v, list)}
+    if len(lengths) > 1:
+        raise RequestError(
+            f"{where}: every column must have the same number of values; got {sorted(lengths)}",
+            field=where,
+        )
+    count = lengths.pop() if lengths else 1
+    columns = {
+        str(name): values if isinstance(values, list) else [values] * count
+        for name, values in value.items()
+    }
+    return Rows(columns, count)

@@ -1,0 +1,90 @@
+"""Request values to model inputs, checked, without pandas on the way.
+
+:func:`to_inputs` gives each model input column as one NumPy array: float64 for
+numbers (NaN for missing), object arrays of strings (None for missing) for categories
+and text. The conversions are :func:`champion.features.model_inputs`'s, value by value,
+so a served model sees exactly what it saw in training; :func:`as_frame` gives the same
+thing as the DataFrame a scikit-learn pipeline takes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from champion.errors import RequestError
+from champion.features import FeatureSet
+from champion.serving.protocol import Rows
+from champion.transformers import canonical_category, is_missing
+
+Inputs = dict[str, np.ndarray]
+
+
+def to_inputs(rows: Rows, features: FeatureSet) -> Inputs:
+    """Check ``rows`` against ``features`` and convert them. Extra columns are ignored.
+
+    Raises:
+        RequestError: a column is missing, or a numeric column holds something that is
+            not a number (text, a list, an object, true/false), naming the column.
+    """
+    missing = [c for c in features.columns if c not in rows.columns]
+    if missing:
+        raise RequestError(
+            f"missing column(s) {missing}; the model needs: {', '.join(features.columns)}",
+            field=missing[0],
+        )
+    inputs: Inputs = {}
+    for column in features.numeric:
+        inputs[column] = _numbers(column, rows.columns[column])
+    for column in [*features.categorical, *features.ordinal]:
+        inputs[column] = _strings(rows.columns[column], canonical_category)
+    for column in features.text:
+        inputs[column] = _strings(rows.columns[column], str)
+    return inputs
+
+
+def as_frame(inputs: Inputs) -> pd.DataFrame:
+    """The inputs as the DataFrame :func:`champion.features.model_inputs` would give."""
+    # The dtype explicitly: pandas 3 would turn object arrays into its own str dtype.
+    return pd.DataFrame({c: pd.Series(v, dtype=v.dtype) for c, v in inputs.items()})
+
+
+def _numbers(column: str, values: list) -> np.ndarray:
+    out = np.empty(len(values), dtype=np.float64)
+    for index, value in enumerate(values):
+        kind = type(value)
+        if kind is float or kind is int:
+            out[index] = _finite(value)
+        elif value is None:
+            out[index] = math.nan
+        elif kind is str:
+            try:
+                out[index] = _finite(float(value))
+            except ValueError:
+                raise RequestError(
+                    f"column '{column}' must be a number; got {value!r}", field=column
+                ) from None
+        elif isinstance(value, np.number) and not isinstance(value, np.bool_):
+            out[index] = _finite(float(value))
+        else:  # bool, list, dict: no number either
+            raise RequestError(f"column '{column}' must be a number; got {value!r}", field=column)
+    return out
+
+
+def _finite(value) -> float:
+    """An infinity (or an integer too large for a double) is no measurement a model can
+    use: missing, as in training."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _strings(values: list, spell) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for index, value in enumerate(values):
+        out[index] = None if is_missing(value) else spell(value)
+    return out
