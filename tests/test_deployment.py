@@ -300,6 +300,11 @@ def test_workers_share_the_port_and_stop_together(versions, champion_is_1, tmp_p
                 assert client.post(f"{url}/predict", json=rows).status_code == 200
         assert len(workers) == 2
         assert all(_parent_of(pid) == process.pid for pid in workers)
+        # Whichever worker answers /metrics, it counts the whole server's requests.
+        series = 'champion_requests_total{endpoint="/predict",status="200"}'
+        for _ in range(4):
+            with httpx.Client() as client:
+                assert _metric(client.get(f"{url}/metrics").text, series) == 24.0
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)

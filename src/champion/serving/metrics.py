@@ -1,8 +1,19 @@
-"""Prometheus metrics of one server: requests, latency, predictions, the models, reloads."""
+"""Prometheus metrics of one server: requests, latency, predictions, the models, reloads.
+
+With several worker processes (``champion serve --workers N``) the runner sets
+``PROMETHEUS_MULTIPROC_DIR`` before this module is imported: every worker then writes
+its values to files there, and ``/metrics`` from any worker adds up all of them
+(prometheus_client's multiprocess mode), so a scrape sees the server, not one worker.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -33,9 +44,11 @@ class ServerMetrics:
         )
         self.model_info = Gauge(
             "champion_model_info",
-            "The model version each arm serves (value 1), with its inference path.",
+            "The model version each arm serves (value 1; 0 once replaced), with its "
+            "inference path.",
             ["model", "version", "alias", "arm", "path"],
             registry=self.registry,
+            multiprocess_mode="livemax",  # 1 while any live worker serves it
         )
         self.reloads = Counter(
             "champion_reloads_total",
@@ -63,14 +76,20 @@ class ServerMetrics:
         self._info_labels: dict[str, tuple] = {}
 
     def serving(self, model: str, version: str, alias: str, arm: str, path: str) -> None:
-        """Record what ``arm`` serves now, dropping what it served before."""
-        previous = self._info_labels.get(arm)
-        if previous is not None:
-            self.model_info.remove(*previous)
+        """Record what ``arm`` serves now; what it served before drops to 0 (removing a
+        series is not possible across processes)."""
         labels = (model, version, alias, arm, path)
+        previous = self._info_labels.get(arm)
+        if previous is not None and previous != labels:
+            self.model_info.labels(*previous).set(0)
         self.model_info.labels(*labels).set(1)
         self._info_labels[arm] = labels
 
     def render(self) -> bytes:
-        """The exposition text for ``GET /metrics``."""
+        """The exposition text for ``GET /metrics``: this process's metrics, or every
+        worker's added up in multiprocess mode."""
+        if os.environ.get(MULTIPROC_ENV):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
         return generate_latest(self.registry)

@@ -13,6 +13,9 @@ Two traps of ``uvicorn --workers N`` are avoided here:
 Memory: the parent loads the model once and forks the workers, which share its pages
 copy-on-write (``gc.freeze`` keeps the garbage collector from touching, and so copying,
 them). Only what each worker builds after the fork is its own.
+
+Metrics: the workers share them through prometheus_client's multiprocess mode (see
+:mod:`champion.serving.metrics`), so ``/metrics`` counts the whole server.
 """
 
 from __future__ import annotations
@@ -21,12 +24,17 @@ import contextlib
 import gc
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable
 
 import uvicorn
+from prometheus_client import multiprocess, values
+
+from champion.serving.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("champion.serving")
 
@@ -78,6 +86,7 @@ def run(
     if workers <= 1:
         serve_app(build_app(None), listening_socket(host, port))
         return 0
+    metrics_dir = _shared_metrics()
     deployment = preload()
     gc.collect()
     gc.freeze()  # the loaded model stays in pages the workers share
@@ -112,10 +121,22 @@ def run(
         except ChildProcessError:
             break
         number = children.pop(pid, None)
+        multiprocess.mark_process_dead(pid)  # its live gauges no longer count
         if number is not None and not stopping:
             log.error("worker %d (pid %d) exited with %s; starting a new one", number, pid, status)
             spawn(number)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _shared_metrics() -> str:
+    """Switch prometheus_client to multiprocess mode: each worker writes its values to
+    files in a fresh folder, and any worker's ``/metrics`` adds them up. The value class
+    is chosen when prometheus_client is imported, so it is chosen again here."""
+    folder = tempfile.mkdtemp(prefix="champion-metrics-")
+    os.environ[MULTIPROC_ENV] = folder
+    values.ValueClass = values.get_value_class()
+    return folder
 
 
 def _signal(pid: int, signum: int) -> None:
