@@ -16,6 +16,7 @@ def test_default_store_is_a_sqlite_file_in_the_project_folder(tmp_path: Path):
     assert settings.tracking_uri == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert settings.registry_uri == settings.tracking_uri
     assert settings.artifact_root == (tmp_path.resolve() / "mlartifacts").as_uri()
+    assert settings.prediction_log == f"sqlite:///{tmp_path.resolve() / 'predictions.db'}"
 
 
 def test_environment_chooses_the_store_and_a_server_keeps_its_artifacts(tmp_path: Path):

@@ -262,6 +262,20 @@ def serve(
     route_header: Annotated[
         str, typer.Option(help="Request header whose value keeps a client on one arm.")
     ] = "X-Client-Key",
+    log: Annotated[
+        bool, typer.Option("--log/--no-log", help="Keep the prediction log (see --help below).")
+    ] = True,
+    log_flush_interval: Annotated[
+        float, typer.Option(min=0.01, help="Seconds between writes of the prediction log.")
+    ] = 0.5,
+    log_max_buffered: Annotated[
+        int,
+        typer.Option(min=1, help="Rows the log holds in memory at most: what a crash can lose."),
+    ] = 10_000,
+    log_retention_days: Annotated[
+        float | None,
+        typer.Option(min=0, help="Delete logged predictions older than this; default: keep."),
+    ] = None,
     inference: Annotated[
         Inference,
         typer.Option(
@@ -271,7 +285,10 @@ def serve(
     ] = Inference.auto,
 ) -> None:
     """Serve models:/MODEL@ALIAS over HTTP: /invocations (MLflow's protocol), /predict,
-    /explain, the try-it page at /, /version and Prometheus /metrics."""
+    /explain, /feedback, the try-it page at /, /version and Prometheus /metrics.
+
+    Every prediction goes to the prediction log (CHAMPION_PREDICTION_LOG, default
+    predictions.db beside the project file)."""
     name = _model_name(model, config)
     settings = _settings_for(config)
     from champion.serving.deployment import Traffic
@@ -279,11 +296,32 @@ def serve(
     canary_reference, percent = Traffic.parse_canary(canary) if canary else (None, 0.0)
     traffic = Traffic(alias, canary_reference, percent, shadow, route_header)
     _quiet()
-    _serve(settings, name, traffic, host, port, workers, reload_interval, inference.value)
+    from champion.monitoring.log import LogOptions
+
+    logging_options = LogOptions(log, log_flush_interval, log_max_buffered, log_retention_days)
+    _serve(
+        settings,
+        name,
+        traffic,
+        host,
+        port,
+        workers,
+        reload_interval,
+        inference.value,
+        logging_options,
+    )
 
 
 def _serve(
-    settings, name: str, traffic, host: str, port: int, workers: int, interval, inference
+    settings,
+    name: str,
+    traffic,
+    host: str,
+    port: int,
+    workers: int,
+    interval: float,
+    inference: str,
+    logging_options=None,
 ) -> None:
     """Check every arm resolves (a clear error now, not in a worker), then serve."""
     from functools import partial
@@ -307,13 +345,40 @@ def _serve(
 
     def build_app(deployment):
         return create_app(
-            settings, name, traffic, reload_interval=interval, deployment=deployment, loader=loader
+            settings,
+            name,
+            traffic,
+            reload_interval=interval,
+            deployment=deployment,
+            loader=loader,
+            logging_options=logging_options,
         )
 
     def preload():
         return Deployment.load(settings, name, traffic, loader=loader)
 
     run_server(build_app, preload, host, port, workers)
+
+
+@app.command()
+def feedback(
+    file: Annotated[
+        Path, typer.Argument(help="CSV with columns request_id and label (and row, if any).")
+    ],
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+) -> None:
+    """Join true labels to logged predictions, by request id (the X-Request-ID of each
+    answer). Sending the same file twice changes nothing; an unknown request id stops
+    the whole file with its name."""
+    name = _model_name(model, config)
+    settings = _settings_for(config)
+    from champion.monitoring.feedback import labels_from_csv, store_labels
+
+    _quiet()
+    labels = labels_from_csv(file, settings, name)
+    stored = store_labels(settings, labels)
+    console.print(f"Stored {stored} label(s) for {name} in {settings.prediction_log}")
 
 
 @app.command()

@@ -10,6 +10,10 @@ Environment variables:
     CHAMPION_ARTIFACTS    where a local store keeps artifacts (default ``mlartifacts/``
                           in the project folder). Ignored for an HTTP tracking server,
                           which decides itself (``--serve-artifacts``).
+    CHAMPION_PREDICTION_LOG  the prediction log (a SQLAlchemy URL, e.g.
+                          ``postgresql://user@host/db``); by default a SQLite file
+                          ``predictions.db`` in the project folder, so serving,
+                          feedback and monitoring run from one folder find one log.
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ class Settings:
         registry_uri: the MLflow registry URI (usually the tracking URI).
         artifact_root: artifact location for new experiments on a local store, or None
             to let the tracking server decide.
+        prediction_log: the SQLAlchemy URL of the prediction log.
     """
 
     project_dir: Path
     tracking_uri: str
     registry_uri: str
     artifact_root: str | None
+    prediction_log: str
 
     @classmethod
     def from_env(
@@ -50,4 +56,5 @@ class Settings:
         if not tracking.startswith(("http://", "https://", "databricks")):
             artifact_root = Path(env.get("CHAMPION_ARTIFACTS") or project / "mlartifacts")
             artifact_root = artifact_root.resolve().as_uri()
-        return cls(project, tracking, registry, artifact_root)
+        log = env.get("CHAMPION_PREDICTION_LOG") or f"sqlite:///{project / 'predictions.db'}"
+        return cls(project, tracking, registry, artifact_root, log)

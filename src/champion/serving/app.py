@@ -9,6 +9,7 @@ app's lifespan (never at import), watches their aliases in the background, and s
 - ``POST /predict``: records in; per record the label and probabilities (or value, or
   ``predicted_tags``), with the model name, version and arm;
 - ``POST /explain``: one record in; each input column's SHAP contribution;
+- ``POST /feedback``: true labels for logged predictions, by request id;
 - ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
 
 Errors are ``{"error": {"code", "message", "field"}}`` with a 4xx status for anything
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -33,10 +35,12 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError, RequestError
+from champion.monitoring.log import LogOptions, PredictionLog, Scored, parse_labels
 from champion.serving.deployment import (
     CHAMPION,
     FAILED,
     RELOADED,
+    SHADOW,
     UNREACHABLE,
     Deployment,
     ModelSlot,
@@ -46,7 +50,7 @@ from champion.serving.envelope import Envelope
 from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.page import render_page
-from champion.serving.protocol import Rows, parse_invocations, parse_records
+from champion.serving.protocol import Rows, parse_invocations, parse_json, parse_records
 from champion.settings import Settings
 
 log = logging.getLogger("champion.serving")
@@ -66,6 +70,7 @@ def create_app(
     max_rows: int = MAX_ROWS,
     deployment: Deployment | None = None,
     loader: Callable[..., ServedModel] = load_served_model,
+    logging_options: LogOptions | None = None,
 ) -> FastAPI:
     """The serving app for model ``name`` on the store of ``settings``.
 
@@ -76,10 +81,12 @@ def create_app(
             workers that share the memory); loaded in the lifespan when None.
         loader: loads one version (see :func:`load_served_model`; e.g. with
             ``inference="sklearn"``).
+        logging_options: the prediction log (at ``settings.prediction_log``); default on.
     """
     traffic = traffic or Traffic()
+    logging_options = logging_options or LogOptions()
     metrics = ServerMetrics()
-    state: dict[str, Deployment] = {}
+    state: dict = {}
 
     def record_arms(current: Deployment) -> None:
         for slot in current.slots.values():
@@ -103,13 +110,41 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         current = deployment or Deployment.load(settings, name, traffic, loader=loader)
+        if logging_options.enabled:
+            state["log"] = PredictionLog(
+                settings.prediction_log,
+                flush_interval=logging_options.flush_interval,
+                max_buffered=logging_options.max_buffered,
+                retention_days=logging_options.retention_days,
+            ).start()
         state["deployment"] = current
         record_arms(current)
         watcher = asyncio.create_task(watch(current)) if reload_interval > 0 else None
         yield
         if watcher is not None:
             watcher.cancel()
+        if "log" in state:
+            state["log"].close()  # on SIGTERM too: uvicorn runs the lifespan's end
         state.clear()
+
+    def record(request: Request, arm: str, model: ServedModel, inputs, outputs) -> None:
+        """Hand one request's predictions to the log's buffer (no I/O here)."""
+        prediction_log = state.get("log")
+        if prediction_log is None:
+            return
+        started = request.state.started
+        prediction_log.record(
+            Scored(
+                request_id=request.state.request_id,
+                ts=started[0],
+                model=name,
+                version=model.version,
+                arm=arm,
+                inputs=inputs,
+                outputs=outputs,
+                latency_ms=(time.perf_counter() - started[1]) * 1000,
+            )
+        )
 
     app = FastAPI(title=f"champion: {name}@{traffic.alias}", lifespan=lifespan)
 
@@ -122,6 +157,7 @@ def create_app(
     def answering(request: Request) -> tuple[ModelSlot, ServedModel]:
         """The arm for this request and its model, taken once: a swap during the
         request does not change the model that answers it."""
+        request.state.started = (time.time(), time.perf_counter())
         slot = live().route(request.headers.get(traffic.route_header))
         model = slot.model
         request.state.answered = (model.version, slot.arm)
@@ -145,7 +181,7 @@ def create_app(
             raise RequestError("no rows to score", field="body")
         return rows
 
-    def shadow_task(rows: Rows, answered) -> BackgroundTask | None:
+    def shadow_task(request: Request, rows: Rows, answered) -> BackgroundTask | None:
         """Score the shadow arm after the response is sent; never returned."""
         shadow = live().shadow
         if shadow is None:
@@ -154,11 +190,13 @@ def create_app(
         def score() -> None:
             model = shadow.model
             try:
-                predictions = model.predict(model.prepare(rows))
+                inputs = model.prepare(rows)
+                predictions = model.predict(inputs)
             except Exception as e:  # a shadow's failure must never touch the client
                 log.warning("shadow version %s failed: %s", model.version, e)
                 return
             _count(metrics, model, "shadow", predictions)
+            record(request, SHADOW, model, inputs, model.outputs(predictions))
             agree = np.asarray(predictions).tolist() == np.asarray(answered).tolist()
             metrics.shadow_agreement.labels(str(agree).lower()).inc()
             log.info("shadow version %s scored %d rows", model.version, rows.count)
@@ -173,12 +211,14 @@ def create_app(
         rows = rows_checked(
             parse_invocations(body, request.headers.get("content-type"), model.features.columns)
         )
-        predictions = model.predict(model.prepare(rows))
+        inputs = model.prepare(rows)
+        predictions = model.predict(inputs)
         _count(metrics, model, slot.arm, predictions)
+        record(request, slot.arm, model, inputs, model.outputs(predictions))
         return Response(
             orjson.dumps({"predictions": predictions.tolist()}),
             media_type="application/json",
-            background=shadow_task(rows, predictions),
+            background=shadow_task(request, rows, predictions),
         )
 
     async def predict(request: Request):
@@ -188,6 +228,7 @@ def create_app(
         predictions = model.predict(inputs)
         answers = model.describe(inputs, predictions)
         _count(metrics, model, slot.arm, predictions)
+        record(request, slot.arm, model, inputs, answers)
         body = {
             "model": model.name,
             "version": model.version,
@@ -199,7 +240,7 @@ def create_app(
         return Response(
             orjson.dumps(body),
             media_type="application/json",
-            background=shadow_task(rows, predictions),
+            background=shadow_task(request, rows, predictions),
         )
 
     app.add_route("/invocations", invocations, methods=["POST"])
@@ -219,6 +260,17 @@ def create_app(
             **model.explain(rows)[0],
         }
         return Response(orjson.dumps(body), media_type="application/json")
+
+    @app.post("/feedback")
+    async def feedback(request: Request):
+        """True labels for logged predictions: ``{"request_id", "label", "row"}``, a list
+        of them, or ``{"feedback": [...]}``."""
+        prediction_log = state.get("log")
+        if prediction_log is None:
+            raise RequestError("this server keeps no prediction log (--no-log)", status=409)
+        labels = parse_labels(parse_json(await request.body()), live().champion.model.task)
+        stored = await asyncio.to_thread(prediction_log.add_feedback, labels)
+        return {"stored": stored}
 
     @app.get("/", response_class=HTMLResponse)
     async def page():

@@ -130,9 +130,9 @@ class ServedModel:
             )
         return answers
 
-    def describe(self, inputs: Inputs, predictions: np.ndarray) -> list[dict]:
-        """Friendly per-row answers for prepared ``inputs`` and their ``predictions``:
-        label and probabilities, value, or predicted tags."""
+    def outputs(self, predictions: np.ndarray) -> list[dict]:
+        """Per row, the prediction alone, JSON-ready: ``{"label"}``, ``{"value"}`` or
+        ``{"predicted_tags"}`` (what the prediction log keeps for ``/invocations``)."""
         if self.task == "regression":
             return [{"value": float(v)} for v in predictions]
         if self.task == "multilabel":
@@ -140,16 +140,17 @@ class ServedModel:
                 {"predicted_tags": [t for t, on in zip(self.tags, row, strict=True) if on]}
                 for row in np.asarray(predictions)
             ]
+        return [{"label": _plain(label)} for label in predictions]
+
+    def describe(self, inputs: Inputs, predictions: np.ndarray) -> list[dict]:
+        """Friendly per-row answers for prepared ``inputs`` and their ``predictions``:
+        label and probabilities, value, or predicted tags."""
+        answers = self.outputs(predictions)
         proba = self.predict_proba(inputs)
-        answers = []
-        for index, label in enumerate(predictions):
-            answer = {"label": _plain(label)}
-            if proba is not None:
-                answer["probabilities"] = {
-                    str(_plain(c)): float(p)
-                    for c, p in zip(self.classes, proba[index], strict=True)
-                }
-            answers.append(answer)
+        if proba is not None:
+            classes = [str(_plain(c)) for c in self.classes]
+            for answer, row in zip(answers, proba, strict=True):
+                answer["probabilities"] = {c: float(p) for c, p in zip(classes, row, strict=True)}
         return answers
 
 

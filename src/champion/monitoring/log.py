@@ -1,0 +1,434 @@
+"""The prediction log: every prediction the server makes, and the true labels later.
+
+One table of predictions (a row per scored input row: request id, row number, time,
+model, version, arm, the model inputs, the output, the latency) and one of feedback
+(the true label of a request's row), on SQLite in WAL mode (the default, in the project
+folder) or PostgreSQL, through SQLAlchemy Core.
+
+Writing stays off the request's path: :meth:`PredictionLog.record` appends the
+request's arrays to a buffer and returns; a background thread turns them into rows and
+writes them in one transaction every ``flush_interval`` seconds. The buffer holds at
+most ``max_buffered`` rows: when a request would go past that, it writes the buffer
+itself first (back-pressure instead of dropping). So a crash (``kill -9``) loses at most
+``max_buffered`` rows, and :meth:`close` (on SIGTERM, through the server's shutdown)
+writes everything.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from champion.errors import NotFoundError, RequestError
+from champion.transformers import canonical_category
+
+log = logging.getLogger("champion.monitoring")
+
+FLUSH_INTERVAL = 0.5
+MAX_BUFFERED = 10_000
+PRUNE_EVERY = 3600.0
+
+_metadata = sa.MetaData()
+predictions_table = sa.Table(
+    "predictions",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False, index=True),
+    sa.Column("model", sa.String(256), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("latency_ms", sa.Float, nullable=False),
+    sa.UniqueConstraint("request_id", "row", "arm", name="one_row_per_arm"),
+)
+feedback_table = sa.Table(
+    "feedback",
+    _metadata,
+    sa.Column("request_id", sa.String(128), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One request's predictions by one arm, as the server has them (arrays, not rows).
+
+    Attributes:
+        inputs: model input column → one value per row (as the model saw them).
+        outputs: one JSON-ready value per row (label, value or tag list).
+    """
+
+    request_id: str
+    ts: float
+    model: str
+    version: str
+    arm: str
+    inputs: Mapping[str, np.ndarray]
+    outputs: list
+    latency_ms: float
+
+    @property
+    def rows(self) -> int:
+        return len(self.outputs)
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """How a server keeps its prediction log (``champion serve --log-...``).
+
+    Attributes:
+        enabled: log at all.
+        flush_interval: seconds between background writes.
+        max_buffered: rows held in memory at most: what a crash can lose.
+        retention_days: predictions older than this are deleted (None: kept).
+    """
+
+    enabled: bool = True
+    flush_interval: float = FLUSH_INTERVAL
+    max_buffered: int = MAX_BUFFERED
+    retention_days: float | None = None
+
+
+@dataclass(frozen=True)
+class Label:
+    """A true label for row ``row`` of request ``request_id``."""
+
+    request_id: str
+    label: object
+    row: int = 0
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` → ``postgresql+psycopg2://``: SQLAlchemy 2.1 maps a bare
+    PostgreSQL URL to psycopg 3, which champion does not install."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url
+
+
+class PredictionLog:
+    """The log at ``url`` (a SQLAlchemy URL). Call :meth:`start` to write in the
+    background and :meth:`close` to stop and write what is left."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        flush_interval: float = FLUSH_INTERVAL,
+        max_buffered: int = MAX_BUFFERED,
+        retention_days: float | None = None,
+    ) -> None:
+        self.url = url
+        self.flush_interval = flush_interval
+        self.max_buffered = max_buffered
+        self.retention_days = retention_days
+        self.engine = _engine(engine_url(url))
+        _metadata.create_all(self.engine)
+        self._buffer: list[Scored] = []
+        self._buffered_rows = 0
+        self._lock = threading.Lock()  # guards the buffer
+        self._write_lock = threading.Lock()  # one writer at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.written = 0
+
+    # -- writing ---------------------------------------------------------------------
+
+    def record(self, scored: Scored) -> None:
+        """Buffer one request's predictions; write the buffer first if it is full."""
+        with self._lock:
+            full = self._buffered_rows + scored.rows > self.max_buffered
+        if full:
+            self.flush()
+        with self._lock:
+            self._buffer.append(scored)
+            self._buffered_rows += scored.rows
+
+    def flush(self) -> int:
+        """Write everything buffered now, in one transaction. Returns the rows written."""
+        with self._write_lock:
+            with self._lock:
+                batch, self._buffer, self._buffered_rows = self._buffer, [], 0
+            if not batch:
+                return 0
+            rows = [row for scored in batch for row in _rows_of(scored)]
+            with self.engine.begin() as connection:
+                connection.execute(predictions_table.insert(), rows)
+            self.written += len(rows)
+            return len(rows)
+
+    def start(self) -> PredictionLog:
+        """Write in a background thread every ``flush_interval`` seconds."""
+        self._thread = threading.Thread(target=self._run, name="prediction-log", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop the background writer and write what is left."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.flush()
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        last_prune = 0.0
+        while not self._stop.wait(self.flush_interval):
+            try:
+                self.flush()
+                if self.retention_days and time.time() - last_prune > PRUNE_EVERY:
+                    self.prune(self.retention_days)
+                    last_prune = time.time()
+            except Exception as e:  # a database hiccup must not kill the writer
+                log.error("prediction log: writing failed, will retry: %s", e)
+
+    def prune(self, older_than_days: float) -> int:
+        """Delete predictions (and their feedback) older than ``older_than_days``."""
+        cutoff = time.time() - older_than_days * 86400
+        with self.engine.begin() as connection:
+            old = sa.select(predictions_table.c.request_id).where(predictions_table.c.ts < cutoff)
+            connection.execute(feedback_table.delete().where(feedback_table.c.request_id.in_(old)))
+            result = connection.execute(
+                predictions_table.delete().where(predictions_table.c.ts < cutoff)
+            )
+        return result.rowcount
+
+    # -- feedback --------------------------------------------------------------------
+
+    def add_feedback(self, labels: Iterable[Label]) -> int:
+        """Join true labels to logged predictions; all or nothing.
+
+        A label given again for the same row replaces the earlier one (so sending the
+        same feedback twice changes nothing).
+
+        Returns:
+            the number of labels stored.
+        Raises:
+            NotFoundError: a request id (or row) was never logged; none is stored.
+        """
+        labels = list(labels)
+        self.flush()  # a request answered a moment ago may still be in the buffer
+        wanted = {(item.request_id, item.row) for item in labels}
+        ids = sorted({request_id for request_id, _ in wanted})
+        with self.engine.begin() as connection:
+            known = set()
+            for chunk in _chunks(ids, 500):
+                query = sa.select(predictions_table.c.request_id, predictions_table.c.row).where(
+                    predictions_table.c.request_id.in_(chunk)
+                )
+                known.update((r.request_id, r.row) for r in connection.execute(query))
+            unknown = sorted(wanted - known)
+            if unknown:
+                shown = ", ".join(f"{r}" + (f" row {n}" if n else "") for r, n in unknown[:5])
+                more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+                raise NotFoundError(f"no logged prediction for request id {shown}{more}")
+            now = time.time()
+            for item in labels:
+                key = (feedback_table.c.request_id == item.request_id) & (
+                    feedback_table.c.row == item.row
+                )
+                connection.execute(feedback_table.delete().where(key))
+            connection.execute(
+                feedback_table.insert(),
+                [
+                    {
+                        "request_id": item.request_id,
+                        "row": item.row,
+                        "label": json.dumps(item.label),
+                        "ts": now,
+                    }
+                    for item in {(i.request_id, i.row): i for i in labels}.values()
+                ],
+            )
+        return len(wanted)
+
+    # -- reading ---------------------------------------------------------------------
+
+    def window(
+        self,
+        model: str,
+        *,
+        version: str | None = None,
+        arm: str | None = None,
+        since: float | None = None,
+        last: int | None = None,
+    ) -> pd.DataFrame:
+        """Logged predictions of ``model`` (newest ``last`` rows, or since ``since``),
+        oldest first, with their label where feedback arrived.
+
+        Columns: request_id, row, ts, version, arm, latency_ms, output, label, and one
+        column per model input.
+        """
+        self.flush()
+        p, f = predictions_table.c, feedback_table.c
+        query = (
+            sa.select(
+                p.request_id,
+                p.row,
+                p.ts,
+                p.version,
+                p.arm,
+                p.latency_ms,
+                p.inputs,
+                p.output,
+                f.label,
+            )
+            .select_from(
+                predictions_table.outerjoin(
+                    feedback_table, (p.request_id == f.request_id) & (p.row == f.row)
+                )
+            )
+            .where(p.model == model)
+            .order_by(p.id.desc())
+        )
+        if version is not None:
+            query = query.where(p.version == version)
+        if arm is not None:
+            query = query.where(p.arm == arm)
+        if since is not None:
+            query = query.where(p.ts >= since)
+        if last is not None:
+            query = query.limit(last)
+        with self.engine.connect() as connection:
+            records = connection.execute(query).all()
+        columns = ["request_id", "row", "ts", "version", "arm", "latency_ms"]
+        ordered = list(reversed(records))
+        frame = pd.DataFrame([[getattr(r, c) for c in columns] for r in ordered], columns=columns)
+        # Objects, not a pandas dtype: outputs are dicts and a missing label stays None.
+        frame["output"] = pd.Series([json.loads(r.output) for r in ordered], dtype=object)
+        frame["label"] = pd.Series(
+            [None if r.label is None else json.loads(r.label) for r in ordered], dtype=object
+        )
+        inputs = pd.DataFrame([json.loads(r.inputs) for r in ordered], index=frame.index)
+        return pd.concat([frame, inputs], axis=1)
+
+    def count(self) -> int:
+        """Rows logged (written, not counting the buffer)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.count()).select_from(predictions_table)
+            ).scalar_one()
+
+
+def normalize_label(label, task: str, where: str = "label"):
+    """A label in the one form the log keeps for ``task``: a class as its canonical
+    string (``true``, ``"True"`` and ``1.0``/``1`` agree), a finite number for
+    regression, a sorted list of tags for multilabel (a string is split on ``|``).
+
+    Raises:
+        RequestError: (400) the label cannot be one for this task.
+    """
+    if task == "regression":
+        if isinstance(label, bool) or not isinstance(label, int | float | str):
+            raise RequestError(f"{where} must be a number; got {label!r}", field=where)
+        try:
+            value = float(label)
+        except ValueError:
+            raise RequestError(f"{where} must be a number; got {label!r}", field=where) from None
+        if not math.isfinite(value):
+            raise RequestError(f"{where} must be a finite number; got {label!r}", field=where)
+        return value
+    if task == "multilabel":
+        tags = label.split("|") if isinstance(label, str) else label
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise RequestError(
+                f"{where} must be a list of tags (or 'a|b'); got {label!r}", field=where
+            )
+        return sorted({t.strip() for t in tags if t.strip()})
+    if isinstance(label, list | dict):
+        raise RequestError(f"{where} must be a class label; got {label!r}", field=where)
+    return canonical_category(label)
+
+
+def parse_labels(payload, task: str) -> list[Label]:
+    """Labels from a ``/feedback`` body: one object, a list, or ``{"feedback": [...]}``,
+    each ``{"request_id", "label", "row" (default 0)}``, normalised for ``task``.
+
+    Raises:
+        RequestError: (400) naming the item and what is wrong with it.
+    """
+    if isinstance(payload, dict) and "feedback" in payload:
+        payload = payload["feedback"]
+    if isinstance(payload, dict):
+        payload = [payload]
+    if not isinstance(payload, list) or not payload:
+        raise RequestError(
+            'feedback must be {"request_id", "label"}, a non-empty list of them, or '
+            '{"feedback": [...]}',
+            field="body",
+        )
+    labels = []
+    for index, item in enumerate(payload):
+        where = f"feedback[{index}]"
+        if not isinstance(item, dict):
+            raise RequestError(f"{where} must be an object", field=where)
+        request_id, row = item.get("request_id"), item.get("row", 0)
+        if not isinstance(request_id, str) or not request_id:
+            raise RequestError(f"{where}.request_id must be a non-empty string", field=where)
+        if "label" not in item or item["label"] is None:
+            raise RequestError(f"{where}.label is missing", field=where)
+        if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+            raise RequestError(f"{where}.row must be a row number (0, 1, ...)", field=where)
+        labels.append(Label(request_id, normalize_label(item["label"], task, where), row))
+    return labels
+
+
+def _rows_of(scored: Scored) -> list[dict]:
+    columns = list(scored.inputs)
+    values = [scored.inputs[c].tolist() for c in columns]
+    rows = []
+    for index in range(scored.rows):
+        record = {c: _json_safe(v[index]) for c, v in zip(columns, values, strict=True)}
+        rows.append(
+            {
+                "request_id": scored.request_id,
+                "row": index,
+                "ts": scored.ts,
+                "model": scored.model,
+                "version": scored.version,
+                "arm": scored.arm,
+                "inputs": json.dumps(record),
+                "output": json.dumps(scored.outputs[index]),
+                "latency_ms": scored.latency_ms,
+            }
+        )
+    return rows
+
+
+def _json_safe(value):
+    """NaN is not JSON: a missing number is logged as null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _engine(url: str) -> sa.Engine:
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(engine, "connect")
+        def _wal(connection, _record) -> None:
+            # WAL: readers (monitor, feedback) never block the server's writes, and
+            # several worker processes can append to one file.
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True)
