@@ -9,7 +9,15 @@ import pandas as pd
 import pytest
 
 from champion.features import FeatureSet
-from champion.profile import QUANTILES, build_profile, numeric_summary, summarise
+from champion.profile import (
+    PROFILE_VERSION,
+    QUANTILES,
+    SAMPLE_SIZE,
+    build_profile,
+    decode_sample,
+    numeric_summary,
+    summarise,
+)
 from champion.transformers import MISSING
 
 
@@ -36,7 +44,7 @@ def test_build_profile_describes_every_feature():
 
     profile = build_profile(frame, FEATURES)
 
-    assert profile["version"] == 1
+    assert profile["version"] == PROFILE_VERSION == 2
     assert profile["rows"] == len(frame)
     assert list(profile["features"]) == FEATURES.columns
     assert [f["kind"] for f in profile["features"].values()] == [
@@ -91,6 +99,7 @@ def test_numeric_summary_of_a_constant_column_has_one_bin():
     assert summary["histogram"] == {"edges": [3.5, 4.5], "counts": [3]}
     assert summary["integer"] is True
     assert summary["std"] == 0.0
+    assert summary["value_counts"] == {"values": [4.0], "counts": [3]}
 
 
 def test_all_missing_numeric_column_gives_none_not_nan():
@@ -98,9 +107,10 @@ def test_all_missing_numeric_column_gives_none_not_nan():
 
     assert summary["count"] == 0
     assert summary["missing"] == 200
-    for key in ("mean", "std", "min", "max", "integer", "histogram"):
+    for key in ("mean", "std", "min", "max", "integer", "histogram", "value_counts"):
         assert summary[key] is None, key
     assert summary["quantiles"] == {}
+    assert (summary["finite"], summary["sample"], summary["sample_size"]) == (0, "", 0)
 
 
 def test_numeric_summary_ignores_infinities():
@@ -182,3 +192,92 @@ def test_build_profile_summarises_predictions(predictions, kind):
 
     assert profile["prediction"]["kind"] == kind
     assert profile["prediction"]["count"] == 3
+
+
+def test_numeric_sample_is_every_value_when_training_is_small():
+    frame = _frame()
+
+    summary = build_profile(frame, FEATURES)["features"]["hp"]
+
+    present = np.sort(frame["hp"].dropna().to_numpy())
+    # hp has one decimal and a std of about 40: the 0.1 rounding step keeps every value.
+    assert decode_sample(summary["sample"]) == pytest.approx(present)
+    assert summary["sample_size"] == summary["finite"] == 197
+    assert summary["value_counts"] is None
+    assert summary["distinct"] == len(np.unique(present))
+
+
+def test_numeric_sample_is_seeded_sorted_and_capped():
+    values = pd.Series(np.random.default_rng(1).normal(100.0, 15.0, 20_000))
+
+    first = numeric_summary(values, seed=3)
+    again = numeric_summary(values, seed=3)
+    other = numeric_summary(values, seed=4)
+
+    sample = decode_sample(first["sample"])
+    assert first["sample"] == again["sample"] != other["sample"]
+    assert sample.size == first["sample_size"] == SAMPLE_SIZE
+    assert np.all(np.diff(sample) >= 0)
+    # Rounded to 0.1 (std 15 -> step 10^(1-2)); the sample's quantiles track the data's.
+    assert np.abs(sample - np.round(sample, 1)).max() < 1e-9
+    assert np.quantile(sample, [0.1, 0.5, 0.9]) == pytest.approx(
+        np.quantile(values, [0.1, 0.5, 0.9]), rel=0.02
+    )
+    assert first["finite"] == 20_000
+
+
+def test_low_cardinality_numeric_column_keeps_exact_counts_instead_of_a_sample():
+    values = pd.Series([0.0] * 700 + [1.0] * 250 + [2.0] * 50 + [np.nan] * 10)
+
+    summary = numeric_summary(values)
+
+    assert summary["value_counts"] == {"values": [0.0, 1.0, 2.0], "counts": [700, 250, 50]}
+    assert summary["sample"] == ""
+    assert summary["distinct"] == 3
+
+
+def test_categorical_counts_match_the_frequencies():
+    frame = _frame()
+
+    summary = build_profile(frame, FEATURES)["features"]["color"]
+
+    expected = frame["color"].fillna(MISSING).value_counts()
+    assert summary["counts"] == expected.to_dict()
+    assert summary["other_count"] == 0
+    total = sum(summary["counts"].values())
+    assert {k: v / total for k, v in summary["counts"].items()} == pytest.approx(
+        summary["frequencies"]
+    )
+
+
+def test_categorical_other_count_holds_the_categories_beyond_the_top():
+    values = pd.Series([f"c{i}" for i in range(250)] + ["c0"] * 50)
+
+    summary = summarise(values, "categorical")
+
+    assert len(summary["counts"]) == 200
+    assert summary["counts"]["c0"] == 51
+    assert summary["other_count"] == 50
+
+
+def test_text_oov_baseline_is_measured_on_unseen_documents():
+    texts = pd.Series(["fire burns", "fire burns", "water flows", "ice melts"])
+
+    summary = summarise(texts, "text")
+
+    # Vocabulary from the even documents: {fire, burns, water, flows}; the odd ones
+    # have 4 words, "ice" and "melts" outside it.
+    assert summary["oov_share"] == pytest.approx(2 / 4)
+    assert summary["tokens"] == 8
+
+
+def test_profile_of_many_numeric_features_stays_small():
+    rng = np.random.default_rng(0)
+    columns = [f"x{i}" for i in range(10)]
+    frame = pd.DataFrame({c: rng.normal(50, 10, 100_000) for c in columns})
+
+    profile = build_profile(frame, FeatureSet(numeric=columns))
+
+    # The artifact is written with indent=1; the samples are strings, so it barely grows.
+    size = len(json.dumps(profile, indent=1))
+    assert size < 400_000, size

@@ -167,6 +167,68 @@ class ExampleSpec(_Strict):
     values: dict[str, Any]
 
 
+class DriftWindowSpec(_Strict):
+    """Which logged rows a drift report compares with the training profile: the last
+    ``rows`` rows, only those of the last ``hours`` hours, or both (whichever is fewer).
+    Leave both null to compare everything logged."""
+
+    rows: int | None = Field(10_000, ge=1)
+    hours: float | None = Field(None, gt=0)
+
+
+class DriftSpec(_Strict):
+    """Drift tests and their thresholds (see :mod:`champion.monitoring.drift`).
+
+    The defaults are Evidently's. ``auto`` picks a test by the reference size:
+    up to ``small_reference`` values, Kolmogorov–Smirnov for numeric columns and
+    chi-square (z-test for two values) for categorical ones, drift when the p-value is
+    below ``ks_pvalue``/``chisquare_pvalue``; above it, the normalised Wasserstein
+    distance (drift at ``wasserstein`` standard deviations) and the Jensen–Shannon
+    distance (drift at ``jensenshannon``). Numeric columns with at most 5 distinct
+    values are tested as categories. PSI is reported for every numeric column
+    (``psi``: 0.1 is a moderate shift, 0.25 a significant one).
+
+    Beyond Evidently's tests: ``unseen_share`` is the share of rows with a category
+    training never saw; ``text_oov_share`` is how far the share of out-of-vocabulary
+    words may rise above the training data's own; ``domain_auc`` is the ROC AUC above
+    which a classifier telling training rows from live ones means the joint distribution
+    moved. The dataset drifts when at least ``share_of_drifted_features`` of the
+    features drift, or (``multivariate_alarm``) when the domain classifier says so.
+    """
+
+    numeric_test: Literal["auto", "ks", "wasserstein", "psi"] = "auto"
+    categorical_test: Literal["auto", "chisquare", "jensenshannon"] = "auto"
+    small_reference: int = Field(1000, ge=1)
+    ks_pvalue: float = Field(0.05, gt=0, lt=1)
+    chisquare_pvalue: float = Field(0.05, gt=0, lt=1)
+    wasserstein: float = Field(0.1, gt=0)
+    jensenshannon: float = Field(0.1, gt=0, lt=1)
+    psi: float = Field(0.1, gt=0)
+    unseen_share: float = Field(0.05, gt=0, le=1)
+    text_oov_share: float = Field(0.2, gt=0, le=1)
+    domain_auc: float = Field(0.55, gt=0.5, lt=1)
+    share_of_drifted_features: float = Field(0.5, gt=0, le=1)
+    # The domain classifier sees joint shifts no single column shows: count it as drift.
+    multivariate_alarm: bool = True
+    window: DriftWindowSpec = Field(default_factory=DriftWindowSpec)
+
+
+class PerformanceSpec(_Strict):
+    """When live performance counts as degraded (concept drift): the primary metric is
+    worse than on the version's holdout by more than ``max_drop`` (in the metric's
+    units), measured on at least ``min_labelled`` labelled predictions."""
+
+    max_drop: float = Field(0.05, ge=0)
+    min_labelled: int = Field(30, ge=1)
+
+
+class MonitoringSpec(_Strict):
+    """How the served model is watched."""
+
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+
+
 class ProjectSpec(_Strict):
     """A whole project file. See the README's "The project file" for every key."""
 
@@ -186,6 +248,7 @@ class ProjectSpec(_Strict):
     seed: int = 42
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     examples: list[ExampleSpec] = Field(default_factory=list)
+    monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,1023 @@
+"""Data drift: a window of logged inputs (and predictions) against the training profile.
+
+:func:`compute_drift` compares each model input of the current window with the
+reference profile logged with the model version (:mod:`champion.profile`) and returns
+a :class:`DriftReport`: one :class:`FeatureDrift` verdict per feature, one for the
+predictions, one for a multivariate domain classifier, and the dataset verdict.
+
+Tests, by kind (``policy`` is the project file's ``monitoring.drift``,
+:class:`~champion.spec.DriftSpec`; the defaults follow Evidently's, including how it
+picks a test from the reference size)::
+
+    kind          test (``test`` / Evidently ``stattest``)      drift when
+    numeric       ks: Kolmogorov–Smirnov p-value                p <= ks_pvalue (0.05)
+      (reference of at most small_reference=1000 values, more than 5 distinct values)
+                  wasserstein: Wasserstein distance / ref std    >= wasserstein (0.1)
+      (larger reference, more than 5 distinct values)
+                  psi: population stability index (on request)   >= psi (0.1)
+      (at most 5 distinct values: tested as categories, below)
+    categorical   chisquare: chi-square p-value (small ref)     p < chisquare_pvalue (0.05)
+                  z: two-proportion z-test p-value (small ref,   p < chisquare_pvalue
+                     at most 2 categories)
+                  jensenshannon: JS distance, natural log        >= jensenshannon (0.1)
+                     (larger reference)
+                  unseen_share: rows with a category training    > unseen_share (0.05)
+                     never saw (less its "other" share)
+    text          oov_share: out-of-vocabulary word share above  > text_oov_share (0.2)
+                     the training data's own (profile)
+                  length_<test>: words per document, as a numeric column
+    prediction    as a numeric or categorical column, by the profile's prediction kind
+    multivariate  domain_classifier: cross-validated ROC AUC of  > domain_auc (0.55)
+                     a model telling reference rows from current
+
+Every numeric column also reports the KS statistic and p-value, the raw and normalised
+Wasserstein distance and PSI in ``stats``; categorical columns report chi-square,
+Jensen–Shannon and the unseen share; every column reports its missing share on both
+sides. A column's ``test``/``score``/``threshold`` are those of the test that decided:
+the first that found drift, else the main one.
+
+As in Evidently, missing values (None, NaN, ±inf) are left out of the tests and
+reported as shares. Degenerate inputs get a verdict with the reason, never NaN: an
+empty window (``test="none"``, "no rows in the window"), a column missing on every row
+of the window (``test="missing"``, drifted when training had values), one category on
+both sides, a constant reference (normalised by 0.001 as Evidently does).
+
+How the numbers are computed (all on every row of the window, no subsampling, except
+text, where at most :data:`MAX_TEXT_DOCS` documents are tokenised): numeric columns
+are sorted once; the KS statistic is exact against the reference sample (evaluated at
+the reference values with ``searchsorted``), and its p-value is SciPy's ``ks_2samp``
+(exact for up to 10,000 values on both sides, else the same asymptotic formula); the
+Wasserstein distance is exact between the reference sample and every current value,
+as the area between the two quantile functions. The reference side is the profile's
+sample of up to 5,000 training values (all of them when training had fewer), so
+statistics on large references differ from full-data ones by sampling error only
+(about 0.01 of a standard deviation for Wasserstein, far inside its 0.1 threshold).
+
+Version-1 profiles (no sample, no counts) are still read: the sample is rebuilt from
+the quantiles and histogram, counts from the shares, and ``DriftReport.notes`` says
+the reference is approximate.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import special, stats
+
+from champion.errors import DataError
+from champion.features import FeatureSet
+from champion.profile import (
+    PROFILE_VERSION,
+    SAMPLE_SIZE,
+    decode_sample,
+    prediction_series,
+    tokenize,
+)
+from champion.spec import DriftSpec
+from champion.transformers import MISSING, canonical_category, is_missing
+
+MAX_TEXT_DOCS = 20_000  # tokenising is Python-speed; 20,000 documents pin shares to ±0.5%
+DOMAIN_ROWS = 5_000  # the domain classifier's balanced sample (half reference, half current)
+KS_EXACT_MAX = 10_000  # SciPy's ks_2samp is exact up to this many values per side
+LOW_CARDINALITY = 5  # Evidently tests numeric columns with at most 5 values as categories
+_NORM_FLOOR = 0.001  # Evidently's floor for the Wasserstein normaliser (constant reference)
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    """One column's verdict.
+
+    Attributes:
+        feature: the column (``"prediction"``, or ``"*"`` for the multivariate test).
+        kind: numeric, categorical, ordinal, text, or multivariate.
+        test: the test that decided (see the module docstring), ``"missing"`` or
+            ``"none"`` when no test could run.
+        score: that test's statistic or p-value; always a finite number.
+        threshold: the policy's threshold for it.
+        drifted: the verdict.
+        detail: one sentence for people: what moved, or why no test ran.
+        stattest: Evidently's name for ``test`` where there is one (``ks``,
+            ``wasserstein``, ``psi``, ``chisquare``, ``z``, ``jensenshannon``), else None.
+        stats: every statistic computed for the column (finite numbers or None).
+    """
+
+    feature: str
+    kind: str
+    test: str
+    score: float
+    threshold: float
+    drifted: bool
+    detail: str
+    stattest: str | None = None
+    stats: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        """Plain JSON types; any non-finite number becomes None."""
+        return _json_safe(asdict(self))
+
+
+@dataclass
+class DriftReport:
+    """The drift of a window against the reference profile.
+
+    ``drifted`` is True when at least ``share_threshold`` of the features drifted
+    (Evidently's dataset drift rule; the prediction and multivariate verdicts are
+    reported beside it, not counted). ``notes`` says when the reference is approximate
+    or a test was skipped.
+    """
+
+    features: list[FeatureDrift]
+    prediction: FeatureDrift | None
+    multivariate: FeatureDrift | None
+    rows_reference: int
+    rows_current: int
+    share_drifted: float
+    drifted: bool
+    share_threshold: float = 0.5
+    profile_version: int = PROFILE_VERSION
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def drifted_features(self) -> list[str]:
+        """The names of the features that drifted, in report order."""
+        return [f.feature for f in self.features if f.drifted]
+
+    def as_dict(self) -> dict:
+        """Plain JSON types (``json.dumps(..., allow_nan=False)`` works)."""
+        return _json_safe(
+            {
+                "drifted": self.drifted,
+                "share_drifted": self.share_drifted,
+                "share_threshold": self.share_threshold,
+                "drifted_features": self.drifted_features,
+                "rows_reference": self.rows_reference,
+                "rows_current": self.rows_current,
+                "profile_version": self.profile_version,
+                "features": [f.as_dict() for f in self.features],
+                "prediction": self.prediction.as_dict() if self.prediction else None,
+                "multivariate": self.multivariate.as_dict() if self.multivariate else None,
+                "notes": list(self.notes),
+            }
+        )
+
+
+def compute_drift(
+    profile: dict,
+    current: Mapping[str, np.ndarray] | pd.DataFrame,
+    features: FeatureSet,
+    policy: DriftSpec,
+    predictions: np.ndarray | None = None,
+    reference_rows: pd.DataFrame | None = None,
+) -> DriftReport:
+    """Compare a window of logged rows with the training profile.
+
+    Args:
+        profile: the reference profile logged with the model version
+            (:func:`champion.profile.build_profile`, version 1 or 2).
+        current: the window, column by column as the server logs them: numeric columns
+            float with NaN, categorical ones strings or None, text strings or None.
+            A feature absent from ``current`` counts as missing on every row.
+        features: the model's input columns by kind.
+        policy: tests and thresholds (``monitoring.drift`` of the project file). Its
+            ``window`` is for the caller that reads the log; every row given is used.
+        predictions: the window's predictions, one per row (a list per row for
+            multilabel); compared with the profile's ``prediction`` summary.
+        reference_rows: training-like rows (the holdout) for the domain classifier;
+            without them the multivariate test is skipped, and says so.
+
+    Returns:
+        A :class:`DriftReport`; ``json.dumps(report.as_dict(), allow_nan=False)`` works.
+
+    Raises:
+        DataError: the profile is of a newer version than this code reads.
+
+    Example::
+
+        report = compute_drift(profile, log.window(rows=10_000), features, spec.monitoring.drift)
+        if report.drifted: alert(report.drifted_features)
+    """
+    version = int(profile.get("version", 1))
+    if version > PROFILE_VERSION:
+        raise DataError(
+            f"reference profile version {version} is newer than this champion reads "
+            f"(1 to {PROFILE_VERSION}); upgrade champion",
+            field="profile.version",
+        )
+    columns = _columns(current)
+    rows = _row_count(columns, predictions)
+    notes: list[str] = []
+    if version < 2:
+        notes.append(
+            f"reference profile version {version}: numeric samples rebuilt from quantiles "
+            "and category counts from shares, so the tests are approximate; retrain to "
+            "log a version-2 profile"
+        )
+    summaries = profile.get("features") or {}
+    results = []
+    for name in features.columns:
+        kind = features.kind_of(name)
+        summary = summaries.get(name)
+        if summary is None:
+            results.append(_no_test(name, kind, "not in the reference profile"))
+        elif rows == 0:
+            results.append(_no_test(name, kind, "no rows in the window"))
+        else:
+            values = columns.get(name)
+            if values is None:
+                values = np.full(rows, np.nan) if kind == "numeric" else np.full(rows, None)
+            results.append(_column_drift(name, kind, summary, values, policy, version))
+    prediction = _prediction_drift(profile, predictions, rows, policy, version)
+    multivariate = _multivariate(reference_rows, columns, rows, features, policy)
+    if multivariate.test == "none":
+        notes.append(f"multivariate test skipped: {multivariate.detail}")
+    n_drifted = sum(f.drifted for f in results)
+    share = n_drifted / len(results) if results else 0.0
+    return DriftReport(
+        features=results,
+        prediction=prediction,
+        multivariate=multivariate,
+        rows_reference=int(profile.get("rows") or 0),
+        rows_current=rows,
+        share_drifted=share,
+        drifted=rows > 0 and bool(results) and share >= policy.share_of_drifted_features,
+        share_threshold=policy.share_of_drifted_features,
+        profile_version=version,
+        notes=notes,
+    )
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _column_drift(
+    name: str, kind: str, summary: dict, values, policy: DriftSpec, version: int
+) -> FeatureDrift:
+    """Dispatch on the summary's kind (the profile decides how a column was summarised)."""
+    profiled = summary.get("kind", kind)
+    if profiled == "numeric":
+        return numeric_drift(name, kind, summary, _as_float(values), policy, version)
+    if profiled == "text":
+        return text_drift(name, summary, values, policy, version)
+    return categorical_drift(name, kind, summary, _category_counts(values), policy, version)
+
+
+def _prediction_drift(
+    profile: dict, predictions, rows: int, policy: DriftSpec, version: int
+) -> FeatureDrift | None:
+    if predictions is None:
+        return None
+    summary = profile.get("prediction")
+    kind = (summary or {}).get("kind", "categorical")
+    if summary is None:
+        return _no_test("prediction", kind, "the reference profile has no prediction summary")
+    if rows == 0 or len(predictions) == 0:
+        return _no_test("prediction", kind, "no rows in the window")
+    values = prediction_series(predictions)
+    if kind == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+        return numeric_drift("prediction", kind, summary, numbers, policy, version)
+    if values.map(lambda v: isinstance(v, list)).any():
+        values = values.map(lambda v: v if not isinstance(v, list) else str(v))
+    return categorical_drift("prediction", kind, summary, _category_counts(values), policy, version)
+
+
+def _no_test(name: str, kind: str, reason: str) -> FeatureDrift:
+    return FeatureDrift(name, kind, "none", 0.0, 0.0, False, reason)
+
+
+def _missing_verdict(
+    name: str, kind: str, reference_present: int, current_rows: int, stats: dict
+) -> FeatureDrift:
+    """No value on one side at least: a verdict without a distribution test."""
+    if reference_present == 0 and stats.get("current_present", 0) == 0:
+        return FeatureDrift(
+            name,
+            kind,
+            "missing",
+            1.0,
+            1.0,
+            False,
+            "no values in training nor in the window",
+            stats=stats,
+        )
+    if stats.get("current_present", 0) == 0:
+        share = stats.get("reference_missing_share") or 0.0
+        return FeatureDrift(
+            name,
+            kind,
+            "missing",
+            1.0,
+            1.0,
+            True,
+            f"missing on all {current_rows} rows of the window (training: {share:.1%} missing)",
+            stats=stats,
+        )
+    return FeatureDrift(
+        name,
+        kind,
+        "missing",
+        stats.get("current_missing_share", 0.0),
+        1.0,
+        True,
+        f"training had no values for this column; the window has {stats['current_present']}",
+        stats=stats,
+    )
+
+
+# --------------------------------------------------------------------------- numeric
+
+
+def numeric_drift(
+    name: str,
+    kind: str,
+    summary: dict,
+    values: np.ndarray,
+    policy: DriftSpec,
+    version: int = PROFILE_VERSION,
+) -> FeatureDrift:
+    """One numeric column (float array, NaN for missing) against its numeric summary."""
+    rows = values.size
+    present = np.sort(values[np.isfinite(values)])
+    reference_n = _present_count(summary)
+    reference_rows = max(
+        int(summary.get("count") or 0) + int(summary.get("missing") or 0), reference_n
+    )
+    stats = {
+        "reference_missing_share": _share(reference_rows - reference_n, reference_rows),
+        "current_missing_share": _share(rows - present.size, rows),
+        "current_present": int(present.size),
+        "reference_present": reference_n,
+    }
+    if reference_n == 0 or present.size == 0:
+        return _missing_verdict(name, kind, reference_n, rows, stats)
+    reference = _reference_sample(summary, version)
+    std = float(summary.get("std") or 0.0)
+    norm = max(std, _NORM_FLOOR)
+    ks_d, ks_p = ks_test(reference, present)
+    distance = wasserstein_sorted(reference, present)
+    psi_value = _numeric_psi(summary, present)
+    stats |= {
+        "reference_mean": summary.get("mean"),
+        "current_mean": float(present.mean()),
+        "reference_std": std,
+        "current_std": float(present.std()),
+        "reference_sample": int(reference.size),
+        "ks_statistic": ks_d,
+        "ks_pvalue": ks_p,
+        "wasserstein": distance,
+        "wasserstein_norm": distance / norm,
+        "psi": psi_value,
+    }
+    small = reference_n <= policy.small_reference
+    test = policy.numeric_test
+    if test == "auto":
+        low = _low_cardinality(summary, reference, present)
+        if low is not None:
+            # Evidently tests numeric columns of at most 5 distinct values as categories.
+            ref_counts, cur_counts = low
+            return categorical_drift(
+                name,
+                kind,
+                {"counts": ref_counts, "other_count": 0, "count": reference_n, "missing": 0},
+                cur_counts,
+                policy,
+                PROFILE_VERSION,
+                extra_stats=stats,
+                unseen=False,
+            )
+        test = "ks" if small else "wasserstein"
+    shift = (stats["current_mean"] - (summary.get("mean") or 0.0)) / norm
+    moved = f"mean {summary.get('mean'):.4g} → {stats['current_mean']:.4g} ({shift:+.2f} sd)"
+    if std == 0:
+        moved += "; the reference is constant (normalised by 0.001, as Evidently does)"
+    if test == "ks":
+        drifted = ks_p <= policy.ks_pvalue
+        detail = f"KS p-value {ks_p:.3g} (D={ks_d:.3f}); {moved}"
+        return FeatureDrift(name, kind, "ks", ks_p, policy.ks_pvalue, drifted, detail, "ks", stats)
+    if test == "psi":
+        drifted = psi_value >= policy.psi
+        detail = f"PSI {psi_value:.3f}; {moved}"
+        return FeatureDrift(name, kind, "psi", psi_value, policy.psi, drifted, detail, "psi", stats)
+    score = stats["wasserstein_norm"]
+    drifted = score >= policy.wasserstein
+    detail = f"Wasserstein {score:.3f} sd (KS D={ks_d:.3f}, PSI {psi_value:.3f}); {moved}"
+    return FeatureDrift(
+        name, kind, "wasserstein", score, policy.wasserstein, drifted, detail, "wasserstein", stats
+    )
+
+
+def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
+    """Two-sample Kolmogorov–Smirnov statistic and two-sided p-value, as SciPy's
+    ``ks_2samp`` gives them; both arrays sorted and finite.
+
+    For up to :data:`KS_EXACT_MAX` values per side this is ``ks_2samp`` itself. For
+    more, the statistic is computed exactly from the reference values (the largest
+    gap between the two CDFs is at a reference value or just before one) and the
+    p-value with SciPy's asymptotic formula, ``kstwo.sf(D, round(m*n/(m+n)))``.
+    """
+    m, n = reference.size, current.size
+    if max(m, n) <= KS_EXACT_MAX:
+        with warnings.catch_warnings():
+            # "Exact calculation unsuccessful. Switching to method=asymp": SciPy's own
+            # fallback, the same number Evidently gets; not the caller's problem.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            result = stats.ks_2samp(reference, current)
+        return float(result.statistic), _probability(result.pvalue)
+    points = np.unique(reference)
+    f_ref = np.searchsorted(reference, points, side="right") / m
+    f_at = np.searchsorted(current, points, side="right") / n
+    f_before = np.searchsorted(current, points, side="left") / n
+    d = max(
+        float(f_before[0]),  # below the smallest reference value the reference CDF is 0
+        float(np.max(np.abs(f_ref - f_at))),
+        float(np.max(np.abs(f_ref[:-1] - f_before[1:]))) if points.size > 1 else 0.0,
+    )
+    big, small = max(m, n), min(m, n)
+    en = big * small / (big + small)
+    return d, _probability(stats.kstwo.sf(d, np.round(en)))
+
+
+def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
+    """The first Wasserstein distance between the empirical distributions of two sorted
+    arrays: the area between their quantile functions, exactly (SciPy's
+    ``wasserstein_distance`` gives the same number).
+
+    On a grid of ``m*n`` quantile steps, the smaller array's value ``a[i]`` covers
+    ``(i*n, (i+1)*n]`` and the larger one's ``b[k]`` covers ``(k*m, (k+1)*m]``. For each
+    ``a[i]`` the ``b`` values it faces are a contiguous run, whole except at its two
+    ends; the sum of ``|a[i] - b[k]|`` over the run comes from prefix sums of ``b``
+    split where ``b`` passes ``a[i]``. So the cost is one cumulative sum over ``b``
+    plus work on ``a``'s length, whatever the size of ``b``.
+    """
+    if a.size > b.size:
+        a, b = b, a
+    m, n = a.size, b.size
+    # Centre both on a's median: the prefix sums then stay small and exact enough
+    # even for large values with a small spread.
+    centre = a[m // 2]
+    a = a - centre
+    b = b - centre
+    prefix = np.concatenate([[0.0], np.cumsum(b)])
+    i = np.arange(m, dtype=np.int64)
+    first = (i * n) // m  # the first b index facing a[i]
+    last = ((i + 1) * n - 1) // m  # the last one
+    split = np.clip(np.searchsorted(b, a, side="left"), first, last + 1)  # b < a[i] before
+    run = (
+        (split - first) * a
+        - (prefix[split] - prefix[first])
+        + (prefix[last + 1] - prefix[split])
+        - (last + 1 - split) * a
+    )
+    # The run's two end values face a[i] over only part of their m steps.
+    first_overlap = np.minimum((first + 1) * m, (i + 1) * n) - i * n
+    last_overlap = (i + 1) * n - np.maximum(last * m, i * n)
+    total = (
+        m * run
+        - (m - first_overlap) * np.abs(a - b[first])
+        - np.where(last > first, (m - last_overlap) * np.abs(a - b[last]), 0.0)
+    )
+    return max(float(np.sum(total)) / (m * n), 0.0)
+
+
+def population_stability_index(reference_counts, current_counts) -> float:
+    """PSI = sum over bins of (current share - reference share) * ln(current / reference).
+
+    Empty bins get Evidently's small share (0.0001, or a millionth of the smallest
+    non-empty share when that is smaller), so one empty bin does not make it infinite.
+    0.1 is the usual threshold of a moderate shift, 0.25 of a significant one.
+    """
+    reference = _fill_zeros(np.asarray(reference_counts, dtype=float))
+    current = _fill_zeros(np.asarray(current_counts, dtype=float))
+    return float(np.sum((reference - current) * np.log(reference / current)))
+
+
+def _fill_zeros(counts: np.ndarray) -> np.ndarray:
+    if counts.sum() == 0:
+        return counts
+    shares = counts / counts.sum()
+    nonzero = shares[shares > 0]
+    if nonzero.size == 0:
+        return shares
+    smallest = nonzero.min()
+    shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
+    return shares
+
+
+def _numeric_psi(summary: dict, current: np.ndarray) -> float:
+    """PSI on the profile's quantile bins (training's counts, every training value).
+
+    The outer bins are open-ended: a current value beyond the training range falls in
+    the first or last bin, not out of the test.
+    """
+    histogram = summary.get("histogram") or {}
+    edges = np.asarray(histogram.get("edges") or [], dtype=float)
+    counts = np.asarray(histogram.get("counts") or [], dtype=float)
+    if edges.size < 2 or counts.sum() == 0:
+        return 0.0
+    # np.histogram's bins are [e0, e1), [e1, e2), ...: a value equal to an inner edge
+    # belongs to the bin on its right.
+    below = np.searchsorted(current, edges[1:-1], side="left")
+    current_counts = np.diff(np.concatenate([[0], below, [current.size]]))
+    return population_stability_index(counts, current_counts)
+
+
+def _present_count(summary: dict) -> int:
+    """How many finite values the summary describes. A version-1 text length summary
+    has no count of its own: its histogram counts every value."""
+    for key in ("finite", "count"):
+        if summary.get(key) is not None:
+            return int(summary[key])
+    histogram = summary.get("histogram") or {}
+    return int(sum(histogram.get("counts") or []))
+
+
+def _low_cardinality(summary: dict, reference: np.ndarray, current: np.ndarray):
+    """Reference and current value counts when both sides together have at most
+    :data:`LOW_CARDINALITY` distinct values (Evidently's rule), else None."""
+    value_counts = summary.get("value_counts")
+    if summary.get("distinct") is not None and summary["distinct"] > LOW_CARDINALITY:
+        return None
+    if value_counts:
+        ref_values = np.asarray(value_counts["values"], dtype=float)
+        ref_counts = np.asarray(value_counts["counts"], dtype=float)
+    else:  # a version-1 profile: the rebuilt sample's values
+        ref_values, ref_counts = np.unique(reference, return_counts=True)
+        if ref_values.size > LOW_CARDINALITY:
+            return None
+    new = np.concatenate([[True], current[1:] != current[:-1]])
+    cur_values = current[new]
+    if np.union1d(ref_values, cur_values).size > LOW_CARDINALITY:
+        return None
+    cur_counts = np.diff(np.concatenate([np.flatnonzero(new), [current.size]]))
+    label = _number_label
+    return (
+        {label(v): int(c) for v, c in zip(ref_values, ref_counts, strict=True)},
+        {label(v): int(c) for v, c in zip(cur_values, cur_counts, strict=True)},
+    )
+
+
+def _number_label(value: float) -> str:
+    return canonical_category(float(value))
+
+
+def _reference_sample(summary: dict, version: int) -> np.ndarray:
+    """The profile's sorted sample: decoded, expanded from exact value counts (a
+    low-cardinality column), or (version 1) rebuilt from the quantiles."""
+    value_counts = summary.get("value_counts")
+    if version >= 2 and value_counts:
+        values = np.asarray(value_counts["values"], dtype=float)
+        counts = np.asarray(value_counts["counts"], dtype=float)
+        if counts.sum() > SAMPLE_SIZE:  # the same shares in at most SAMPLE_SIZE values
+            counts = np.round(counts * SAMPLE_SIZE / counts.sum())
+        return np.repeat(values, counts.astype(np.int64))
+    sample = summary.get("sample")
+    if version >= 2 and sample:
+        return decode_sample(sample)
+    return approximate_sample(summary)
+
+
+def approximate_sample(summary: dict, size: int = SAMPLE_SIZE) -> np.ndarray:
+    """A sorted sample drawn evenly from the quantile function that a version-1
+    summary's quantiles and histogram describe (linear between known points).
+
+    Integer columns are rounded back to integers. Shapes between the known points are
+    lost, so tests on it are approximate; the report says so.
+    """
+    points: list[tuple[float, float]] = [
+        (float(q), float(v)) for q, v in (summary.get("quantiles") or {}).items()
+    ]
+    histogram = summary.get("histogram") or {}
+    counts = np.asarray(histogram.get("counts") or [], dtype=float)
+    if counts.sum() > 0:
+        cumulative = np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
+        points += list(zip(cumulative.tolist(), histogram["edges"], strict=True))
+    if not points:
+        return np.empty(0)
+    points.sort()
+    probs = np.array([p for p, _ in points])
+    values = np.maximum.accumulate(np.array([v for _, v in points]))
+    probs, last = np.unique(probs[::-1], return_index=True)  # keep the largest value per prob
+    values = values[::-1][last]
+    n = int(min(size, max(_present_count(summary), 1)))
+    sample = np.interp((np.arange(n) + 0.5) / n, probs, values)
+    return np.round(sample) if summary.get("integer") else sample
+
+
+# --------------------------------------------------------------------------- categorical
+
+
+def categorical_drift(
+    name: str,
+    kind: str,
+    summary: dict,
+    current: Mapping[str, int],
+    policy: DriftSpec,
+    version: int = PROFILE_VERSION,
+    *,
+    extra_stats: dict | None = None,
+    unseen: bool = True,
+) -> FeatureDrift:
+    """One categorical column: current category counts (missing under ``MISSING``)
+    against the summary's counts.
+
+    With a reference of at most ``small_reference`` values: chi-square (z-test for at
+    most two categories); above: Jensen–Shannon distance. When the profile kept only
+    the top categories, the current categories outside that list are pooled against
+    its ``other_count``, and only their share beyond the reference's "other" share
+    counts as unseen.
+    """
+    reference, other = _reference_counts(summary, version)
+    ref_missing = reference.pop(MISSING, 0)
+    cur = dict(current)
+    cur_missing = cur.pop(MISSING, 0)
+    ref_n = sum(reference.values()) + other
+    cur_n = sum(cur.values())
+    stats = {
+        "reference_missing_share": _share(ref_missing, ref_n + ref_missing),
+        "current_missing_share": _share(cur_missing, cur_n + cur_missing),
+        "current_present": int(cur_n),
+        "reference_present": int(ref_n),
+    } | (extra_stats or {})  # a numeric column tested as categories keeps its own shares
+    if ref_n == 0 or cur_n == 0:
+        return _missing_verdict(name, kind, ref_n, cur_n + cur_missing, stats)
+    outside = {k: v for k, v in cur.items() if k not in reference}
+    outside_share = sum(outside.values()) / cur_n
+    keys = sorted(set(reference) | set(cur))
+    if other:
+        keys = [*sorted(reference), "(other)"]
+        reference = {**reference, "(other)": other}
+        cur = {k: v for k, v in cur.items() if k in reference}
+        cur["(other)"] = sum(outside.values())
+    ref_counts = np.array([reference.get(k, 0) for k in keys], dtype=float)
+    cur_counts = np.array([cur.get(k, 0) for k in keys], dtype=float)
+    unseen_share = max(outside_share - other / ref_n, 0.0)
+    chi_p = chisquare_test(ref_counts, cur_counts)
+    js = jensenshannon_distance(ref_counts, cur_counts)
+    stats |= {
+        "categories_reference": int(np.count_nonzero(ref_counts)),
+        "categories_current": int(np.count_nonzero(cur_counts)),
+        "chisquare_pvalue": chi_p,
+        "jensenshannon": js,
+        "unseen_share": unseen_share,
+        "psi": population_stability_index(ref_counts, cur_counts),
+    }
+    changed = _largest_change(keys, ref_counts / ref_n, cur_counts / cur_n)
+    small = ref_n <= policy.small_reference
+    test = policy.categorical_test
+    if test == "auto":
+        test = ("chisquare" if len(keys) > 2 else "z") if small else "jensenshannon"
+    if len(keys) == 1:
+        main = FeatureDrift(
+            name, kind, test, 1.0 if test != "jensenshannon" else 0.0,
+            policy.jensenshannon if test == "jensenshannon" else policy.chisquare_pvalue,
+            False, f"one category on both sides ({keys[0]!r})", test, stats,
+        )  # fmt: skip
+    elif test == "z":
+        z_p = z_test(keys, ref_counts, cur_counts)
+        stats["z_pvalue"] = z_p
+        main = FeatureDrift(
+            name, kind, "z", z_p, policy.chisquare_pvalue, z_p < policy.chisquare_pvalue,
+            f"z-test p-value {z_p:.3g}; {changed}", "z", stats,
+        )  # fmt: skip
+    elif test == "chisquare":
+        main = FeatureDrift(
+            name, kind, "chisquare", chi_p, policy.chisquare_pvalue,
+            chi_p < policy.chisquare_pvalue, f"chi-square p-value {chi_p:.3g}; {changed}",
+            "chisquare", stats,
+        )  # fmt: skip
+    else:
+        main = FeatureDrift(
+            name, kind, "jensenshannon", js, policy.jensenshannon, js >= policy.jensenshannon,
+            f"Jensen–Shannon {js:.3f}; {changed}", "jensenshannon", stats,
+        )  # fmt: skip
+    if main.drifted or not unseen or unseen_share <= policy.unseen_share:
+        if unseen and unseen_share > 0:
+            main = _with_detail(main, f"; {unseen_share:.1%} of rows unseen in training")
+        return main
+    return FeatureDrift(
+        name,
+        kind,
+        "unseen_share",
+        unseen_share,
+        policy.unseen_share,
+        True,
+        f"{unseen_share:.1%} of rows have a category training never saw "
+        f"({_top_keys(outside)}); {main.test} alone: {main.score:.3g}",
+        None,
+        stats,
+    )
+
+
+def chisquare_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Evidently's chi-square p-value: current counts against the reference counts
+    scaled to the current total. A category the reference never had gives p = 0."""
+    if reference_counts.size < 2:
+        return 1.0
+    expected = reference_counts * (current_counts.sum() / reference_counts.sum())
+    if np.any((expected == 0) & (current_counts > 0)):
+        return 0.0
+    used = expected > 0
+    statistic = float(np.sum((current_counts[used] - expected[used]) ** 2 / expected[used]))
+    return _probability(stats.chi2.sf(statistic, reference_counts.size - 1))
+
+
+def z_test(keys: list[str], reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Evidently's two-proportion z-test p-value on the share of the first key (sorted),
+    for columns of at most two categories."""
+    n1, n2 = reference_counts.sum(), current_counts.sum()
+    ref_present = reference_counts > 0
+    cur_present = current_counts > 0
+    if ref_present.sum() == 1 and cur_present.sum() == 1 and np.all(ref_present == cur_present):
+        return 1.0
+    # Evidently marks a row 0 when it is the first key, 1 otherwise.
+    p1 = 1 - reference_counts[0] / n1
+    p2 = 1 - current_counts[0] / n2
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if spread == 0:
+        return 1.0
+    z = (p1 - p2) / spread
+    return _probability(2 * (1 - stats.norm.cdf(abs(z))))
+
+
+def jensenshannon_distance(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Jensen–Shannon distance (natural log, so between 0 and sqrt(ln 2) = 0.83) of the
+    two count vectors' shares; SciPy's ``jensenshannon`` gives the same number."""
+    p = reference_counts / reference_counts.sum()
+    q = current_counts / current_counts.sum()
+    m = (p + q) / 2
+    divergence = (np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))) / 2
+    return float(math.sqrt(max(float(divergence), 0.0)))
+
+
+def _reference_counts(summary: dict, version: int) -> tuple[dict[str, float], float]:
+    """Category counts and the count of the categories not kept (version 1: from shares)."""
+    if version >= 2 and "counts" in summary:
+        return {str(k): float(v) for k, v in summary["counts"].items()}, float(
+            summary.get("other_count") or 0
+        )
+    total = int(summary.get("count") or 0) + int(summary.get("missing") or 0)
+    counts = {str(k): float(v) * total for k, v in (summary.get("frequencies") or {}).items()}
+    missing_label = summary.get("missing_label", MISSING)
+    if missing_label in counts:
+        counts[MISSING] = counts.pop(missing_label)
+    return counts, float(summary.get("other_share") or 0.0) * total
+
+
+def _category_counts(values) -> dict[str, int]:
+    """Counts per category as :class:`~champion.transformers.AsCategories` spells them
+    (``1``, ``1.0`` and ``"1"`` are one; every kind of missing is ``MISSING``).
+
+    Counting happens on the raw values, and only the distinct values are respelled.
+    NumPy has no hash-based count (``np.unique`` sorts, with Python comparisons for
+    strings), so this is pandas' hash table: 11 ms for a million strings, where
+    ``collections.Counter`` takes 50. ``dtype=object`` keeps pandas from first
+    converting the strings to Arrow, which would cost more than the count.
+    """
+    if not isinstance(values, pd.Series):
+        values = pd.Series(np.asarray(values, dtype=object).ravel(), dtype=object, copy=False)
+    raw = values.value_counts(dropna=False, sort=False).items()
+    counts: dict[str, int] = {}
+    for value, count in raw:
+        label = MISSING if is_missing(value) else canonical_category(value)
+        counts[label] = counts.get(label, 0) + int(count)
+    return counts
+
+
+def _largest_change(keys: list[str], reference: np.ndarray, current: np.ndarray) -> str:
+    diff = np.abs(current - reference)
+    i = int(np.argmax(diff))
+    return f"largest change {keys[i]!r}: {reference[i]:.1%} → {current[i]:.1%}"
+
+
+def _top_keys(counts: Mapping[str, int], top: int = 3) -> str:
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])[:top]
+    more = "" if len(counts) <= top else f" and {len(counts) - top} more"
+    return ", ".join(repr(k) for k, _ in ranked) + more
+
+
+def _with_detail(result: FeatureDrift, extra: str) -> FeatureDrift:
+    return FeatureDrift(**{**asdict(result), "detail": result.detail + extra})
+
+
+# --------------------------------------------------------------------------- text
+
+
+def text_drift(
+    name: str, summary: dict, values, policy: DriftSpec, version: int = PROFILE_VERSION
+) -> FeatureDrift:
+    """One text column: the out-of-vocabulary word share against the training data's
+    own, and the words per document as a numeric column (auto test by reference size).
+
+    At most :data:`MAX_TEXT_DOCS` present documents (a seeded sample) are tokenised.
+    """
+    values = _as_list(values)
+    texts = [str(v) for v in values if not is_missing(v)]
+    rows = len(values)
+    reference_docs = int(summary.get("count") or 0)
+    stats = {
+        "reference_missing_share": _share(
+            int(summary.get("missing") or 0), reference_docs + int(summary.get("missing") or 0)
+        ),
+        "current_missing_share": _share(rows - len(texts), rows),
+        "current_present": len(texts),
+        "reference_present": reference_docs,
+    }
+    if reference_docs == 0 or not texts:
+        return _missing_verdict(name, "text", reference_docs, rows, stats)
+    if len(texts) > MAX_TEXT_DOCS:
+        pick = np.random.default_rng(0).choice(len(texts), MAX_TEXT_DOCS, replace=False)
+        texts = [texts[i] for i in pick]
+        stats["documents_tokenised"] = MAX_TEXT_DOCS
+    tokens = [tokenize(t) for t in texts]
+    vocabulary = summary.get("vocabulary") or {}
+    total = sum(len(row) for row in tokens)
+    outside = sum(1 for row in tokens for t in row if t not in vocabulary)
+    oov = outside / total if total else 0.0
+    baseline = float(summary.get("oov_share") or 0.0)
+    rise = oov - baseline
+    stats |= {"oov_share": oov, "reference_oov_share": baseline, "oov_rise": rise}
+    lengths = np.array([len(row) for row in tokens], dtype=float)
+    length = numeric_drift(
+        f"{name}.length", "numeric", summary.get("length") or {}, lengths, policy, version
+    )
+    stats |= {f"length_{k}": v for k, v in length.stats.items() if not k.endswith("_share")}
+    length_note = f"length: {length.detail}"
+    if rise > policy.text_oov_share:
+        return FeatureDrift(
+            name, "text", "oov_share", rise, policy.text_oov_share, True,
+            f"{oov:.1%} of words are outside the training vocabulary "
+            f"(training's own: {baseline:.1%}); {length_note}", None, stats,
+        )  # fmt: skip
+    return FeatureDrift(
+        name, "text", f"length_{length.test}", length.score, length.threshold, length.drifted,
+        f"out-of-vocabulary words {oov:.1%} (training's own: {baseline:.1%}); {length_note}",
+        length.stattest, stats,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- multivariate
+
+
+def _multivariate(
+    reference_rows: pd.DataFrame | None,
+    columns: Mapping,
+    rows: int,
+    features: FeatureSet,
+    policy: DriftSpec,
+) -> FeatureDrift:
+    if reference_rows is None:
+        return _no_test("*", "multivariate", "no reference rows given (pass the holdout to run it)")
+    auc, detail = domain_classifier_auc(reference_rows, columns, rows, features)
+    if auc is None:
+        return _no_test("*", "multivariate", detail)
+    return FeatureDrift(
+        "*", "multivariate", "domain_classifier", auc, policy.domain_auc, auc > policy.domain_auc,
+        f"a classifier tells current rows from reference rows with ROC AUC {auc:.3f} "
+        f"({detail})", None, {"roc_auc": auc},
+    )  # fmt: skip
+
+
+def domain_classifier_auc(
+    reference_rows: pd.DataFrame,
+    current: Mapping,
+    rows: int,
+    features: FeatureSet,
+    *,
+    sample: int = DOMAIN_ROWS,
+    seed: int = 0,
+) -> tuple[float | None, str]:
+    """Cross-validated ROC AUC of a gradient-boosted classifier that tells reference
+    rows (label 0) from current rows (label 1), on a balanced seeded sample of at most
+    ``sample`` rows. About 0.5: the same joint distribution; near 1: easy to tell apart,
+    including shifts no single column shows (a changed correlation).
+
+    Numeric columns go in as they are (missing values handled by the model), categories
+    as codes of their 254 most frequent values, text as words per document.
+
+    Returns:
+        ``(auc, description)``, or ``(None, reason)`` when it cannot run.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from threadpoolctl import threadpool_limits
+
+    n = min(len(reference_rows), rows, sample // 2)
+    if n < 30:
+        return None, f"too few rows for a domain classifier ({n} per side, needs 30)"
+    used = [c for c in features.columns if c in reference_rows.columns and c in current]
+    if not used:
+        return None, "no feature column is in both the reference rows and the window"
+    rng = np.random.default_rng(seed)
+    ref_pick = rng.choice(len(reference_rows), n, replace=False)
+    cur_pick = rng.choice(rows, n, replace=False)
+    blocks, categorical = [], []
+    for column in used:
+        kind = features.kind_of(column)
+        ref = _take(reference_rows[column], ref_pick)
+        cur = _take(current[column], cur_pick)
+        both = np.concatenate([ref, cur])
+        if kind == "numeric":
+            blocks.append(_as_float(both))
+        elif kind == "text":
+            blocks.append(np.array([0.0 if is_missing(v) else len(tokenize(str(v))) for v in both]))
+        else:
+            blocks.append(_category_codes(both))
+        categorical.append(kind in ("categorical", "ordinal"))
+    X = np.column_stack(blocks)
+    y = np.r_[np.zeros(n), np.ones(n)]
+    model = HistGradientBoostingClassifier(
+        max_iter=100, categorical_features=np.array(categorical), random_state=seed
+    )
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+    # One OpenMP thread: on 5,000 rows it is as fast as several, and several spinning
+    # threads on cores shared with the server (or tests) were 10x slower.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        scores = cross_val_score(model, X, y, cv=folds, scoring="roc_auc")
+    auc = float(np.mean(scores))
+    return auc, f"{n} reference and {n} current rows, {len(used)} columns, 3-fold CV"
+
+
+def _category_codes(values: np.ndarray, top: int = 254) -> np.ndarray:
+    """Integer codes of the ``top`` most frequent categories; the rest share one code."""
+    labels = [MISSING if is_missing(v) else canonical_category(v) for v in values]
+    ranked = [k for k, _ in Counter(labels).most_common(top)]
+    index = {k: i for i, k in enumerate(ranked)}
+    return np.array([index.get(k, top) for k in labels], dtype=float)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _columns(current) -> dict:
+    """The window as ``{column: values}``; a DataFrame's columns stay pandas Series (its
+    ``value_counts`` is the fastest count of Arrow-backed strings)."""
+    if isinstance(current, pd.DataFrame):
+        return {str(c): current[c] for c in current.columns}
+    return dict(current)
+
+
+def _row_count(columns: Mapping, predictions) -> int:
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise DataError(
+            f"the window's columns have different lengths: {sorted(lengths)}", field="current"
+        )
+    if lengths:
+        return lengths.pop()
+    return 0 if predictions is None else len(predictions)
+
+
+def _as_float(values) -> np.ndarray:
+    """Numbers as float64, NaN for missing; text that is not a number is missing too."""
+    if isinstance(values, pd.Series):
+        if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return values.to_numpy(dtype=float, na_value=np.nan)
+        values = values.to_numpy(dtype=object)
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            dtype=float, na_value=np.nan
+        )
+
+
+def _take(values, rows: np.ndarray) -> np.ndarray:
+    """The given rows of a column (Series or array), as an object array."""
+    if isinstance(values, pd.Series):
+        return values.iloc[rows].to_numpy(dtype=object)
+    return np.asarray(values, dtype=object)[rows]
+
+
+def _as_list(values) -> list:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
+
+
+def _share(part: float, whole: float) -> float:
+    return float(part / whole) if whole else 0.0
+
+
+def _probability(p) -> float:
+    p = float(p)
+    return min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0
+
+
+def _json_safe(value):
+    """Python scalars only; NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
