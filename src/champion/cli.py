@@ -382,6 +382,100 @@ def feedback(
 
 
 @app.command()
+def monitor(
+    model: ModelArgument = None,
+    config: ConfigOption = Path("champion.yaml"),
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where to write the HTML report; default: monitor_report.html "
+            "beside the project file."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    log_run: Annotated[
+        bool, typer.Option("--log-run/--no-log-run", help="Record the report as an MLflow run.")
+    ] = True,
+    last: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Look at the last N logged rows (overrides the project "
+            "file's monitoring.drift.window).",
+        ),
+    ] = None,
+) -> None:
+    """Drift of the logged inputs against the training profile, and live performance
+    on the labelled predictions. Exits 1 when drift or a degradation crosses the
+    project file's monitoring policy, 0 otherwise, so a scheduler can act on it."""
+    from champion.spec import MonitoringSpec
+
+    policy = _project(config).spec.monitoring if config.is_file() else MonitoringSpec()
+    if last is not None:
+        window = policy.drift.window.model_copy(update={"rows": last, "hours": None})
+        policy = policy.model_copy(
+            update={"drift": policy.drift.model_copy(update={"window": window})}
+        )
+    name = _model_name(model, config)
+    settings = _settings_for(config)
+    from champion.monitoring.monitor import build_report, log_report
+    from champion.monitoring.report import render_html
+
+    _quiet()
+    report = build_report(settings, name, policy)
+    page = render_html(report)
+    target = html or settings.project_dir / "monitor_report.html"
+    target.write_text(page, encoding="utf-8")
+    run_id = log_report(settings, report, page) if log_run else None
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        _print_monitor(report, target, run_id)
+    if report.alarm:
+        raise typer.Exit(1)
+
+
+def _print_monitor(report, html_path: Path, run_id: str | None) -> None:
+    drift = report.drift
+    table = Table(
+        title=f"Drift of {report.model} v{report.version}: "
+        f"{drift.rows_current} logged rows vs {drift.rows_reference} training rows"
+    )
+    for column in ("feature", "test", "score", "threshold", "verdict"):
+        table.add_column(column)
+    shown = [*drift.features, *(f for f in (drift.prediction, drift.multivariate) if f)]
+    for item in shown:
+        verdict = "[red]drift[/]" if item.drifted else "[green]ok[/]"
+        table.add_row(item.feature, item.test, _fmt(item.score), _fmt(item.threshold), verdict)
+    console.print(table)
+    perf = Table(
+        title=f"Live performance (labelled predictions; {report.primary_metric} "
+        f"may drop at most {report.max_drop:g})"
+    )
+    for column in ("version", "arm", "rows", "labelled", report.primary_metric, "holdout", "drop"):
+        perf.add_column(column)
+    for item in report.performance:
+        metric = report.primary_metric
+        perf.add_row(
+            item.version,
+            item.arm,
+            str(item.rows),
+            str(item.labelled),
+            _fmt(item.metrics.get(metric)),
+            _fmt(item.holdout.get(metric)),
+            _fmt(item.drops.get(metric)),
+        )
+    console.print(perf)
+    share = f"{len(drift.drifted_features)} of {len(drift.features)} features drifted"
+    if drift.multivariate is not None and drift.multivariate.drifted:
+        share += f", joint drift (domain classifier AUC {drift.multivariate.score:.2f})"
+    state = "[red]ALARM[/]" if report.alarm else "[green]OK[/]"
+    degraded = ", ".join(f"v{v} ({a}) -{d:.3f}" for v, a, d in report.degraded) or "none"
+    console.print(f"{state}: {share}; degraded: {degraded}")
+    console.print(f"HTML report: {html_path}" + (f"; MLflow run {run_id}" if run_id else ""))
+
+
+@app.command()
 def demo(
     no_serve: Annotated[
         bool, typer.Option("--no-serve", help="Stop after promotion instead of serving.")
@@ -461,7 +555,8 @@ def run(argv: list[str] | None = None) -> int:
     import click
 
     try:
-        app(args=argv, standalone_mode=False, prog_name="champion")
+        # Without standalone mode, click hands back typer.Exit's code instead of exiting.
+        code = app(args=argv, standalone_mode=False, prog_name="champion")
     except ChampionError as e:
         errors.print(f"[red]{type(e).__name__}[/]: {e.message}", highlight=False, soft_wrap=True)
         return e.exit_code
@@ -473,7 +568,7 @@ def run(argv: list[str] | None = None) -> int:
     except (click.exceptions.Abort, KeyboardInterrupt):
         errors.print("Aborted.")
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 def main() -> None:

@@ -1,0 +1,233 @@
+"""``champion monitor``: drift and live performance of the served model, in one report.
+
+:func:`build_report` reads a window of the prediction log, compares the champion
+version's rows with that version's training profile (:mod:`drift`) and scores the
+labelled rows of every version and arm (:mod:`performance`). :func:`log_report`
+records it as an MLflow run (``champion.role=monitor``) in the model's experiment.
+The verdict is the policy's: drift when the share of drifted features reaches
+``monitoring.drift.share_of_drifted_features`` or the domain classifier detects a joint
+shift (``multivariate_alarm``); a degradation when the primary metric
+is worse than on the holdout by more than ``monitoring.performance.max_drop`` on at
+least ``min_labelled`` labelled rows.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from champion.features import FeatureSet, model_inputs
+from champion.monitoring.drift import DriftReport, compute_drift
+from champion.monitoring.log import PredictionLog
+from champion.monitoring.performance import LivePerformance, live_performance
+from champion.registry import download_holdout, require_alias
+from champion.settings import Settings
+from champion.spec import MonitoringSpec
+from champion.tracking import ROLE_TAG, client, ensure_experiment, translate_errors, use_tracking
+from champion.training import PROFILE_ARTIFACT
+
+MONITOR_ROLE = "monitor"
+
+
+@dataclass
+class MonitorReport:
+    """What ``champion monitor`` found.
+
+    Attributes:
+        version: the champion version the drift is measured for.
+        drift: that version's rows against its training profile.
+        performance: per version and arm, on the labelled rows.
+        primary_metric: the metric the degradation verdict watches.
+        degraded: (version, arm, drop) where the primary metric dropped past the policy.
+        window: the log rows the report read (for the HTML plots).
+        profile: the reference profile (for the HTML plots).
+    """
+
+    model: str
+    version: str
+    task: str
+    drift: DriftReport
+    performance: list[LivePerformance]
+    primary_metric: str
+    max_drop: float
+    min_labelled: int
+    degraded: list[tuple[str, str, float]] = field(default_factory=list)
+    multivariate_alarm: bool = True
+    created_at: float = field(default_factory=time.time)
+    window: pd.DataFrame | None = field(default=None, repr=False)
+    profile: dict = field(default_factory=dict, repr=False)
+    features: FeatureSet | None = field(default=None, repr=False)
+
+    @property
+    def drifted(self) -> bool:
+        """Enough features drifted, or (by policy) the domain classifier tells live rows
+        from training rows."""
+        joint = self.drift.multivariate is not None and self.drift.multivariate.drifted
+        return self.drift.drifted or (self.multivariate_alarm and joint)
+
+    @property
+    def alarm(self) -> bool:
+        """Drift or a degradation crossed the policy: ``champion monitor`` exits 1."""
+        return self.drifted or bool(self.degraded)
+
+    def as_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "task": self.task,
+            "created_at": self.created_at,
+            "alarm": self.alarm,
+            "drifted": self.drifted,
+            "drift": self.drift.as_dict(),
+            "performance": [p.as_dict() for p in self.performance],
+            "primary_metric": self.primary_metric,
+            "max_drop": self.max_drop,
+            "degraded": [{"version": v, "arm": a, "drop": d} for v, a, d in self.degraded],
+        }
+
+
+def build_report(settings: Settings, name: str, policy: MonitoringSpec) -> MonitorReport:
+    """Drift and performance of model ``name`` over the policy's window of the log.
+
+    Raises:
+        NotFoundError: no such model or no champion alias.
+    """
+    champion = require_alias(settings, name, "champion")
+    version = str(champion.version)
+    with use_tracking(settings), translate_errors():
+        meta = mlflow.models.get_model_info(f"models:/{name}/{version}").metadata["champion"]
+        profile = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{PROFILE_ARTIFACT}")
+        holdout_rows = download_holdout(champion.run_id)
+    features = FeatureSet.from_dict(meta["features"])
+    window = _window(settings, name, policy)
+    mine = window[(window["version"] == version) & (window["arm"] != "shadow")]
+    # An empty window is a verdict too ("no rows"), never an error or a NaN.
+    drift = compute_drift(
+        profile,
+        {c: _column(mine, c, features) for c in features.columns},
+        features,
+        policy.drift,
+        predictions=_predictions(mine, meta["task"]),
+        reference_rows=model_inputs(holdout_rows, features),
+    )
+    holdout = _holdout_metrics(settings, name, set(window["version"]) | {version})
+    performance = live_performance(
+        window,
+        meta["task"],
+        positive_class=meta.get("positive_class"),
+        tags=meta.get("tags"),
+        holdout=holdout,
+    )
+    primary = meta.get("primary_metric") or "f1"
+    limits = policy.performance
+    degraded = [
+        (p.version, p.arm, p.drops[primary])
+        for p in performance
+        if primary in p.drops
+        and p.labelled >= limits.min_labelled
+        and p.drops[primary] > limits.max_drop
+    ]
+    return MonitorReport(
+        model=name,
+        version=version,
+        task=meta["task"],
+        drift=drift,
+        performance=performance,
+        primary_metric=primary,
+        max_drop=limits.max_drop,
+        min_labelled=limits.min_labelled,
+        degraded=degraded,
+        multivariate_alarm=policy.drift.multivariate_alarm,
+        window=mine,
+        profile=profile,
+        features=features,
+    )
+
+
+def log_report(settings: Settings, report: MonitorReport, html: str) -> str:
+    """Record ``report`` as an MLflow run in the model's experiment; returns its id."""
+    experiment_id = ensure_experiment(settings, report.model)
+    with use_tracking(settings), translate_errors(), tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "monitor_report.html").write_text(html, encoding="utf-8")
+        (folder / "monitor_report.json").write_text(json.dumps(report.as_dict(), indent=1))
+        run = client(settings).create_run(
+            experiment_id,
+            run_name=f"monitor-v{report.version}",
+            tags={
+                ROLE_TAG: MONITOR_ROLE,
+                "champion.version": report.version,
+                "monitor.alarm": str(report.alarm).lower(),
+            },
+        )
+        metrics = {
+            "drift_share": report.drift.share_drifted,
+            "rows_current": float(report.drift.rows_current),
+        }
+        for feature in report.drift.features:
+            metrics[f"drift_score.{_key(feature.feature)}"] = feature.score
+        for perf in report.performance:
+            for metric, value in perf.metrics.items():
+                metrics[f"live.v{perf.version}.{perf.arm}.{metric}"] = value
+        tracking = client(settings)
+        for key, value in metrics.items():
+            if value is not None and np.isfinite(value):
+                tracking.log_metric(run.info.run_id, key, float(value))
+        tracking.log_artifacts(run.info.run_id, str(folder))
+        tracking.set_terminated(run.info.run_id)
+    return run.info.run_id
+
+
+def _window(settings: Settings, name: str, policy: MonitoringSpec) -> pd.DataFrame:
+    window = policy.drift.window
+    since = time.time() - window.hours * 3600 if window.hours else None
+    log = PredictionLog(settings.prediction_log)
+    try:
+        return log.window(name, since=since, last=window.rows)
+    finally:
+        log.close()
+
+
+def _column(rows: pd.DataFrame, column: str, features: FeatureSet) -> np.ndarray:
+    if column not in rows:
+        return (
+            np.full(len(rows), np.nan)
+            if column in features.numeric
+            else np.full(len(rows), None, dtype=object)
+        )
+    if column in features.numeric:
+        return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
+    values = rows[column].astype(object)
+    return values.where(values.notna(), None).to_numpy(dtype=object)
+
+
+def _predictions(rows: pd.DataFrame, task: str) -> np.ndarray | None:
+    key = {"regression": "value", "multilabel": "predicted_tags"}.get(task, "label")
+    values = [output.get(key) for output in rows["output"]]
+    if task == "regression":
+        return np.asarray(values, dtype=float)
+    return np.asarray(values, dtype=object)
+
+
+def _holdout_metrics(settings: Settings, name: str, versions: set) -> dict:
+    """version → the holdout metrics its training run logged."""
+    tracking = client(settings)
+    found = {}
+    with translate_errors():
+        for version in sorted(versions):
+            model_version = tracking.get_model_version(name, str(version))
+            if model_version.run_id:
+                found[str(version)] = dict(tracking.get_run(model_version.run_id).data.metrics)
+    return found
+
+
+def _key(name: str) -> str:
+    """An MLflow metric key from a column name (letters, digits, _ - . / and spaces)."""
+    return "".join(ch if ch.isalnum() or ch in "_-./ " else "_" for ch in name)

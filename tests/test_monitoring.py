@@ -1,0 +1,174 @@
+"""The monitoring scenario on real data: the legendary model trained on generations 1-3,
+served over HTTP, generations 4-9 replayed as traffic with their labels as feedback;
+`champion monitor` after each generation (a scheduler's loop) records that generation's
+live metrics, and over the whole replay it sees the power creep."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import httpx
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from champion.cli import run
+from champion.monitoring.log import PredictionLog
+from champion.monitoring.performance import live_performance
+from champion.registry import promote, register
+from champion.serving.app import create_app
+from champion.settings import Settings
+from champion.spec import load_spec
+from champion.training import train_project
+from conftest import POKEMON, sqlite_store, write_project
+from serving_helpers import running
+
+pytestmark = pytest.mark.integration
+
+STATS = ["hp", "attack", "defense", "special_attack", "special_defense", "speed"]
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, sqlite_template):
+    """Train on generations 1-3, serve, replay 4-9 with feedback, run
+    ``champion monitor --last N`` after each generation (N: its rows), then once over
+    the whole replay. Returns (settings, generation → (exit code, html, rows), the
+    whole replay's (exit code, report))."""
+    folder = tmp_path_factory.mktemp("scenario")
+    environ = sqlite_store(folder, sqlite_template)
+    settings = Settings.from_env(folder, environ=environ)
+    config = write_project(
+        folder,
+        f"""
+name: legendary
+data:
+  path: {POKEMON}/generation-*.csv
+  filter: generation <= 3
+target: is_legendary
+task: binary
+features: {{numeric: {STATS}}}
+split: {{method: group, column: species_id}}
+candidates: [{{name: linear, estimator: linear, params: {{class_weight: balanced}}}}]
+""",
+    )
+    train_project(load_spec(config), settings)
+    register(settings, "legendary")
+    promote(settings, "legendary")
+    outcomes = {}
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = environ["MLFLOW_TRACKING_URI"]
+    try:
+        with running(create_app(settings, "legendary", reload_interval=0)) as url:
+            with httpx.Client() as client:
+                for generation in range(4, 10):
+                    frame = pd.read_csv(POKEMON / f"generation-{generation}.csv")
+                    ids = []
+                    for index, row in frame.iterrows():
+                        request_id = f"g{generation}-{index}"
+                        answer = client.post(
+                            f"{url}/predict",
+                            json={s: row[s] for s in STATS},
+                            headers={"X-Request-ID": request_id},
+                        )
+                        assert answer.status_code == 200
+                        ids.append(request_id)
+                    labels = [
+                        {"request_id": i, "label": bool(v)}
+                        for i, v in zip(ids, frame["is_legendary"], strict=True)
+                    ]
+                    assert client.post(f"{url}/feedback", json=labels).json() == {
+                        "stored": len(labels)
+                    }
+                    html = folder / f"report-{generation}.html"
+                    code = run(
+                        [
+                            "monitor",
+                            "-c",
+                            str(config),
+                            "--last",
+                            str(len(frame)),
+                            "--html",
+                            str(html),
+                            "--json",
+                        ]
+                    )
+                    outcomes[generation] = (code, html, len(frame))
+            replayed_rows = sum(rows for _, _, rows in outcomes.values())
+            whole = folder / "report-4-9.html"
+            code = run(
+                [
+                    "monitor",
+                    "-c",
+                    str(config),
+                    "--last",
+                    str(replayed_rows),
+                    "--html",
+                    str(whole),
+                    "--no-log-run",
+                ]
+            )
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+    return settings, outcomes, (code, whole)
+
+
+def test_power_creep_over_the_replay_is_drift_and_monitor_exits_1(replayed):
+    _, _, (code, html) = replayed
+    page = html.read_text()
+    # Generations 4-9 are stronger than 1-3 (mean hp 74 vs 67, attack 84 vs 77): over
+    # the 770 replayed rows hp and attack drift one by one (KS against the 407 training
+    # rows), and a classifier tells the new Pokémon from the old by their six stats
+    # together; the exit status says so.
+    assert code == 1
+    drifted = [stat for stat in STATS if f"<tr class='drifted'><td>{stat}</td>" in page]
+    assert {"hp", "attack"} <= set(drifted), drifted
+    assert "<tr class='drifted'><td>*</td><td>multivariate</td>" in page
+    assert "the domain classifier tells live rows from training rows" in page
+
+
+def test_each_monitor_run_is_recorded_with_the_generations_live_metrics(replayed):
+    settings, outcomes, _ = replayed
+    client = MlflowClient(settings.tracking_uri)
+    experiment = client.get_experiment_by_name("legendary")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        "tags.`champion.role` = 'monitor'",
+        order_by=["attributes.start_time ASC"],
+    )
+    assert len(runs) == len(outcomes) == 6
+    for run_info, (generation, (code, _, rows)) in zip(runs, sorted(outcomes.items()), strict=True):
+        metrics = run_info.data.metrics
+        assert metrics["rows_current"] == rows, generation
+        assert 0 <= metrics["live.v1.champion.f1"] <= 1
+        assert run_info.data.tags["monitor.alarm"] == ("true" if code == 1 else "false")
+        artifacts = {a.path for a in client.list_artifacts(run_info.info.run_id)}
+        assert {"monitor_report.html", "monitor_report.json"} <= artifacts
+
+
+def test_the_html_report_shows_the_verdict_and_a_plot_per_stat(replayed):
+    _, _, (_, html) = replayed
+    page = html.read_text()
+    assert 'id="verdict"' in page and "ALARM" in page
+    assert page.count("data:image/png;base64,") == len(STATS)
+    for stat in STATS:
+        assert f"<td>{stat}</td>" in page
+
+
+def test_live_metrics_equal_scikit_learn_on_the_joined_labels(replayed):
+    from sklearn.metrics import f1_score
+
+    settings, _, _ = replayed
+    log = PredictionLog(settings.prediction_log)
+    window = log.window("legendary")
+    log.close()
+    assert window["label"].notna().all()
+    [perf] = live_performance(window, "binary", positive_class=True)
+    predicted = [str(o["label"]) for o in window["output"]]
+    expected = f1_score(list(window["label"]), predicted, pos_label="True")
+    assert perf.metrics["f1"] == pytest.approx(expected)
+    assert perf.labelled == perf.rows == len(window)
+    assert json.dumps(perf.as_dict())
