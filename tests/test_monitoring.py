@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pandas as pd
@@ -14,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from champion.cli import run
+from champion.monitoring.alerts import AlertStore
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import live_performance
 from champion.registry import promote, register
@@ -29,8 +32,36 @@ pytestmark = pytest.mark.integration
 STATS = ["hp", "attack", "defense", "special_attack", "special_defense", "speed"]
 
 
+class Webhook:
+    """A real HTTP server on loopback that keeps the JSON bodies POSTed to it."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):  # keep the test output clean
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory, sqlite_template):
+def webhook():
+    hook = Webhook()
+    yield hook
+    hook.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory, sqlite_template, webhook):
     """Train on generations 1-3, serve, replay 4-9 with feedback, run
     ``champion monitor --last N`` after each generation (N: its rows), then once over
     the whole replay. Returns (settings, generation → (exit code, html, rows), the
@@ -50,6 +81,11 @@ task: binary
 features: {{numeric: {STATS}}}
 split: {{method: group, column: species_id}}
 candidates: [{{name: linear, estimator: linear, params: {{class_weight: balanced}}}}]
+monitoring:
+  alerts:
+    webhook: {webhook.url}
+    cooldown_s: 0
+    rules: [{{name: drifted_features, signal: drift_share, threshold: 0.3}}]
 """,
     )
     train_project(load_spec(config), settings)
@@ -172,3 +208,14 @@ def test_live_metrics_equal_scikit_learn_on_the_joined_labels(replayed):
     assert perf.metrics["f1"] == pytest.approx(expected)
     assert perf.labelled == perf.rows == len(window)
     assert json.dumps(perf.as_dict())
+
+
+def test_drift_alerts_reach_the_webhook_and_the_store(replayed, webhook):
+    settings, _, _ = replayed
+    events = [e for e in webhook.received if e["rule"] == "drifted_features"]
+    # The whole replay (2 of 6 stats drifted) crosses the 0.3 threshold at least.
+    assert events and all(e["value"] >= 0.3 for e in events)
+    assert {e["model"] for e in events} == {"legendary"}
+    with AlertStore(settings.prediction_log) as store:
+        stored = store.events(model="legendary")
+    assert len(stored) == len(webhook.received)

@@ -418,11 +418,14 @@ def monitor(
         )
     name = _model_name(model, config)
     settings = _settings_for(config)
-    from champion.monitoring.monitor import build_report, log_report
+    from champion.monitoring.alerts import Alerter, AlertStore
+    from champion.monitoring.monitor import build_report, log_report, signals_of
     from champion.monitoring.report import render_html
 
     _quiet()
     report = build_report(settings, name, policy)
+    with AlertStore(settings.prediction_log) as store:
+        fired = Alerter(policy.alerts, store).process(signals_of(report), name, report.version)
     page = render_html(report)
     target = html or settings.project_dir / "monitor_report.html"
     target.write_text(page, encoding="utf-8")
@@ -431,6 +434,8 @@ def monitor(
         print(json.dumps(report.as_dict(), indent=2))
     else:
         _print_monitor(report, target, run_id)
+        for event in fired:
+            console.print(f"[yellow]alert[/] {event.rule} ({event.severity}): {event.message}")
     if report.alarm:
         raise typer.Exit(1)
 

@@ -19,9 +19,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from champion.errors import SpecError
 
@@ -222,11 +231,139 @@ class PerformanceSpec(_Strict):
     min_labelled: int = Field(30, ge=1)
 
 
+# -- monitoring.alerts (see champion.monitoring.alerts for what the signals mean) --
+
+Signal = Literal["drift_share", "metric_drop", "prediction_rate", "error_rate", "p99_latency_ms"]
+Severity = Literal["warning", "critical"]
+
+#: Signals that fire when the value falls to the threshold; all others fire on a rise.
+FALLING = frozenset({"prediction_rate"})
+#: Signals whose value is a share, so whose threshold must lie in [0, 1].
+SHARES = frozenset({"drift_share", "prediction_rate", "error_rate"})
+
+_RULE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$"
+
+
+class AlertRule(_Strict):
+    """One rule: fire ``severity`` when ``signal`` crosses ``threshold``.
+
+    Attributes:
+        name: unique among the rules; de-duplication is per rule name and model.
+        signal: what is watched (see the module docstring for each one's meaning).
+        threshold: where it turns bad. ``drift_share``, ``error_rate``,
+            ``p99_latency_ms`` and ``metric_drop`` fire at or above it,
+            ``prediction_rate`` at or below it. Shares lie in [0, 1]; a threshold that
+            every value crosses (0 for a rising share, 1 for ``prediction_rate``) is
+            refused, as it would fire on every run.
+        metric: for ``metric_drop`` only (and required there): the live metric, e.g.
+            ``f1``; its signal key is ``metric_drop:f1``.
+        severity: ``warning`` (logged at WARNING) or ``critical`` (at ERROR).
+    """
+
+    name: str = Field(min_length=1, max_length=128, pattern=_RULE_NAME)
+    signal: Signal
+    threshold: float = Field(allow_inf_nan=False)
+    metric: str | None = Field(None, min_length=1, max_length=128, validate_default=True)
+    severity: Severity = "warning"
+
+    @field_validator("threshold")
+    @classmethod
+    def _check_threshold(cls, threshold: float, info: ValidationInfo) -> float:
+        signal = info.data.get("signal")  # absent when the signal itself was invalid
+        if signal in FALLING and not 0 <= threshold < 1:
+            raise ValueError(f"{signal} is a share: the threshold must be in [0, 1)")
+        if signal in SHARES and signal not in FALLING and not 0 < threshold <= 1:
+            raise ValueError(f"{signal} is a share: the threshold must be in (0, 1]")
+        if signal in ("p99_latency_ms", "metric_drop") and threshold <= 0:
+            raise ValueError(f"{signal}: the threshold must be greater than 0")
+        return threshold
+
+    @field_validator("metric")
+    @classmethod
+    def _check_metric(cls, metric: str | None, info: ValidationInfo) -> str | None:
+        signal = info.data.get("signal")
+        if signal == "metric_drop" and metric is None:
+            raise ValueError("signal metric_drop needs 'metric', the live metric to watch")
+        if signal is not None and signal != "metric_drop" and metric is not None:
+            raise ValueError(f"'metric' is only for signal metric_drop, not {signal}")
+        return metric
+
+    @property
+    def key(self) -> str:
+        """The key of this rule's value in the signals mapping."""
+        return signal_key(self.signal, self.metric)
+
+
+def _default_rules() -> list[AlertRule]:
+    # Only signals every model has and whose bad region does not depend on the model:
+    # a metric drop needs labels and a metric, and a prediction-rate floor depends on
+    # the base rate, so those two are left for the project to state.
+    return [
+        # Half the features drifting is the dataset-drift verdict (DriftSpec's
+        # share_of_drifted_features, Evidently's default). A warning: the inputs moved,
+        # which does not yet mean the predictions got worse.
+        AlertRule(name="drifted_features", signal="drift_share", threshold=0.5),
+        # One request in twenty failing is users being hurt now, not a trend.
+        AlertRule(name="error_rate", signal="error_rate", threshold=0.05, severity="critical"),
+        # A scikit-learn pipeline answers in milliseconds; a p99 of half a second means
+        # overload or a stall somewhere (a lock, a cold cache), but answers still arrive.
+        AlertRule(name="p99_latency", signal="p99_latency_ms", threshold=500),
+    ]
+
+
+class AlertsSpec(_Strict):
+    """Alerting for a served model (``monitoring.alerts`` in the project file).
+
+    Attributes:
+        rules: what fires. The default watches the drift share (>= 0.5, warning), the
+            error rate (>= 0.05, critical) and the p99 latency (>= 500 ms, warning);
+            ``[]`` turns alerts off.
+        webhook: an ``http://`` or ``https://`` URL each event is POSTed to as JSON; no
+            webhook: events are only logged and stored.
+        cooldown_s: seconds during which a rule that fired for a model stays quiet for
+            that model (0: every crossing fires).
+        timeout_s: seconds the webhook has to answer, per attempt.
+    """
+
+    rules: list[AlertRule] = Field(default_factory=_default_rules)
+    webhook: str | None = None
+    cooldown_s: float = Field(3600, ge=0, allow_inf_nan=False)
+    timeout_s: float = Field(5, gt=0, allow_inf_nan=False)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_names(cls, rules: list[AlertRule]) -> list[AlertRule]:
+        names = [rule.name for rule in rules]
+        if len(set(names)) != len(names):
+            raise ValueError(f"rule names must be unique; got {names}")
+        return rules
+
+    @field_validator("webhook")
+    @classmethod
+    def _check_webhook(cls, webhook: str | None) -> str | None:
+        if webhook is None:
+            return None
+        parts = urlsplit(webhook)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an http:// or https:// URL with a host, "
+                f"e.g. https://hooks.example.com/champion; got scheme {parts.scheme!r}"
+            )
+        return webhook
+
+
+def signal_key(signal: str, metric: str | None = None) -> str:
+    """The key a signal's value has in the mapping :func:`evaluate` reads:
+    ``signal_key("metric_drop", "f1") == "metric_drop:f1"``, else the signal itself."""
+    return f"{signal}:{metric}" if signal == "metric_drop" else signal
+
+
 class MonitoringSpec(_Strict):
     """How the served model is watched."""
 
     drift: DriftSpec = Field(default_factory=DriftSpec)
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    alerts: AlertsSpec = Field(default_factory=AlertsSpec)
 
 
 class ProjectSpec(_Strict):

@@ -32,6 +32,7 @@ from champion.settings import Settings
 from champion.spec import MonitoringSpec
 from champion.tracking import ROLE_TAG, client, ensure_experiment, translate_errors, use_tracking
 from champion.training import PROFILE_ARTIFACT
+from champion.transformers import canonical_category
 
 MONITOR_ROLE = "monitor"
 
@@ -58,6 +59,7 @@ class MonitorReport:
     primary_metric: str
     max_drop: float
     min_labelled: int
+    positive_class: object = None
     degraded: list[tuple[str, str, float]] = field(default_factory=list)
     multivariate_alarm: bool = True
     created_at: float = field(default_factory=time.time)
@@ -143,12 +145,44 @@ def build_report(settings: Settings, name: str, policy: MonitoringSpec) -> Monit
         primary_metric=primary,
         max_drop=limits.max_drop,
         min_labelled=limits.min_labelled,
+        positive_class=meta.get("positive_class"),
         degraded=degraded,
         multivariate_alarm=policy.drift.multivariate_alarm,
         window=mine,
         profile=profile,
         features=features,
     )
+
+
+def signals_of(report: MonitorReport) -> dict[str, float | None]:
+    """The alert signals a report measures (see :mod:`champion.monitoring.alerts`);
+    None where the window cannot tell (no rows, too few labels). ``error_rate`` is the
+    server's to measure: only answered requests reach the log."""
+    window = report.window
+    rows = 0 if window is None else len(window)
+    signals: dict[str, float | None] = {
+        "drift_share": report.drift.share_drifted if report.drift.rows_current else None,
+        "p99_latency_ms": float(np.percentile(window["latency_ms"], 99)) if rows else None,
+        "prediction_rate": (
+            _prediction_rate(window, report.task, report.positive_class) if rows else None
+        ),
+    }
+    for perf in report.performance:
+        mine = perf.version == report.version and perf.arm == "champion"
+        if mine and perf.labelled >= report.min_labelled:
+            signals |= {f"metric_drop:{m}": d for m, d in perf.drops.items()}
+    return signals
+
+
+def _prediction_rate(window: pd.DataFrame, task: str, positive_class) -> float | None:
+    """Share of rows predicted positive (binary) or with any tag (multilabel)."""
+    outputs = list(window["output"])
+    if task == "multilabel":
+        return float(np.mean([bool(o.get("predicted_tags")) for o in outputs]))
+    if task == "binary" and positive_class is not None:
+        positive = canonical_category(positive_class)
+        return float(np.mean([canonical_category(o.get("label")) == positive for o in outputs]))
+    return None
 
 
 def log_report(settings: Settings, report: MonitorReport, html: str) -> str:
