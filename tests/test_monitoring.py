@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -15,6 +16,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from browser_helpers import chromium
 from champion.cli import run
 from champion.monitoring.alerts import AlertStore
 from champion.monitoring.log import PredictionLog
@@ -61,11 +63,10 @@ def webhook():
 
 
 @pytest.fixture(scope="module")
-def replayed(tmp_path_factory, sqlite_template, webhook):
-    """Train on generations 1-3, serve, replay 4-9 with feedback, run
-    ``champion monitor --last N`` after each generation (N: its rows), then once over
-    the whole replay. Returns (settings, generation → (exit code, html, rows), the
-    whole replay's (exit code, report))."""
+def served(tmp_path_factory, sqlite_template, webhook):
+    """The legendary model trained on generations 1-3 and served (background monitoring
+    every second, the project's alert rules): (settings, environ, project file, folder,
+    URL)."""
     folder = tmp_path_factory.mktemp("scenario")
     environ = sqlite_store(folder, sqlite_template)
     settings = Settings.from_env(folder, environ=environ)
@@ -88,62 +89,77 @@ monitoring:
     rules: [{{name: drifted_features, signal: drift_share, threshold: 0.3}}]
 """,
     )
-    train_project(load_spec(config), settings)
+    project = load_spec(config)
+    train_project(project, settings)
     register(settings, "legendary")
     promote(settings, "legendary")
+    app = create_app(
+        settings,
+        "legendary",
+        reload_interval=0,
+        monitoring=project.spec.monitoring,
+        monitor_interval=1,
+    )
+    with running(app) as url:
+        yield settings, environ, config, folder, url
+
+
+@pytest.fixture(scope="module")
+def replayed(served):
+    """Replay generations 4-9 with feedback, run ``champion monitor --last N`` after
+    each generation (N: its rows), then once over the whole replay. Returns (settings,
+    generation → (exit code, html, rows), the whole replay's (exit code, html))."""
+    settings, environ, config, folder, url = served
     outcomes = {}
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = environ["MLFLOW_TRACKING_URI"]
     try:
-        with running(create_app(settings, "legendary", reload_interval=0)) as url:
-            with httpx.Client() as client:
-                for generation in range(4, 10):
-                    frame = pd.read_csv(POKEMON / f"generation-{generation}.csv")
-                    ids = []
-                    for index, row in frame.iterrows():
-                        request_id = f"g{generation}-{index}"
-                        answer = client.post(
-                            f"{url}/predict",
-                            json={s: row[s] for s in STATS},
-                            headers={"X-Request-ID": request_id},
-                        )
-                        assert answer.status_code == 200
-                        ids.append(request_id)
-                    labels = [
-                        {"request_id": i, "label": bool(v)}
-                        for i, v in zip(ids, frame["is_legendary"], strict=True)
-                    ]
-                    assert client.post(f"{url}/feedback", json=labels).json() == {
-                        "stored": len(labels)
-                    }
-                    html = folder / f"report-{generation}.html"
-                    code = run(
-                        [
-                            "monitor",
-                            "-c",
-                            str(config),
-                            "--last",
-                            str(len(frame)),
-                            "--html",
-                            str(html),
-                            "--json",
-                        ]
+        with httpx.Client() as client:
+            for generation in range(4, 10):
+                frame = pd.read_csv(POKEMON / f"generation-{generation}.csv")
+                ids = []
+                for index, row in frame.iterrows():
+                    request_id = f"g{generation}-{index}"
+                    answer = client.post(
+                        f"{url}/predict",
+                        json={s: row[s] for s in STATS},
+                        headers={"X-Request-ID": request_id},
                     )
-                    outcomes[generation] = (code, html, len(frame))
-            replayed_rows = sum(rows for _, _, rows in outcomes.values())
-            whole = folder / "report-4-9.html"
-            code = run(
-                [
-                    "monitor",
-                    "-c",
-                    str(config),
-                    "--last",
-                    str(replayed_rows),
-                    "--html",
-                    str(whole),
-                    "--no-log-run",
+                    assert answer.status_code == 200
+                    ids.append(request_id)
+                labels = [
+                    {"request_id": i, "label": bool(v)}
+                    for i, v in zip(ids, frame["is_legendary"], strict=True)
                 ]
-            )
+                assert client.post(f"{url}/feedback", json=labels).json() == {"stored": len(labels)}
+                html = folder / f"report-{generation}.html"
+                code = run(
+                    [
+                        "monitor",
+                        "-c",
+                        str(config),
+                        "--last",
+                        str(len(frame)),
+                        "--html",
+                        str(html),
+                        "--json",
+                    ]
+                )
+                outcomes[generation] = (code, html, len(frame))
+        replayed_rows = sum(rows for _, _, rows in outcomes.values())
+        whole = folder / "report-4-9.html"
+        code = run(
+            [
+                "monitor",
+                "-c",
+                str(config),
+                "--last",
+                str(replayed_rows),
+                "--html",
+                str(whole),
+                "--no-log-run",
+            ]
+        )
     finally:
         if previous is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)
@@ -219,3 +235,52 @@ def test_drift_alerts_reach_the_webhook_and_the_store(replayed, webhook):
     with AlertStore(settings.prediction_log) as store:
         stored = store.events(model="legendary")
     assert len(stored) == len(webhook.received)
+
+
+def test_metrics_carry_drift_live_metrics_and_alert_states(served, replayed):
+    *_, url = served
+
+    def metrics() -> str:
+        return httpx.get(f"{url}/metrics").text
+
+    # The server's own monitoring runs every second in the background; wait for a run
+    # that saw the whole replay (its drift share is the whole replay's, 2 of 6 or more).
+    def share() -> float:
+        for line in metrics().splitlines():
+            if line.startswith("champion_drift_share "):
+                return float(line.split()[1])
+        return -1.0
+
+    deadline = time.monotonic() + 30
+    while share() < 0.3:
+        assert time.monotonic() < deadline, "no monitoring run saw the replay"
+        time.sleep(0.5)
+    text = metrics()
+    for stat in STATS:
+        assert f'champion_feature_drifted{{feature="{stat}"}}' in text
+    assert 'champion_feature_drifted{feature="hp"} 1.0' in text
+    assert 'champion_live_metric{arm="champion",metric="f1",version="1"}' in text
+    assert 'champion_alert_active{rule="drifted_features",severity="warning"} 1.0' in text
+    assert "champion_prediction_rate " in text
+
+
+def test_the_dashboard_shows_traffic_alerts_performance_and_drift(served, replayed):
+    *_, url = served
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(f"{url}/dashboard")
+        arms = page.locator("#arms tr[data-arm]")
+        assert arms.count() == 1
+        cells = arms.first.locator("td").all_inner_texts()
+        assert cells[:3] == ["champion", "champion", "1"] and int(cells[5]) > 0
+        assert "p99" in page.locator("#latency").inner_text()
+        alerts = page.locator("#alerts tr").all_inner_texts()
+        assert any("drifted_features" in row for row in alerts[1:])
+        drift_rows = page.locator("#drift tr").count() - 1
+        assert drift_rows == len(STATS) + 2  # the stats, the prediction, the joint test
+        assert "ALARM" in page.locator("#verdict").inner_text()
+        # Every plot (one per stat, and the timeline) is an image the browser decoded.
+        widths = page.eval_on_selector_all(
+            "#plots img, #timeline img", "images => images.map(i => i.naturalWidth)"
+        )
+        assert len(widths) == len(STATS) + 1 and all(w > 0 for w in widths)

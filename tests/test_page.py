@@ -8,14 +8,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-import shutil
 from collections.abc import Iterator
 
 import httpx
 import pandas as pd
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from browser_helpers import chromium
 from champion.registry import promote, register
 from champion.serving.app import create_app
 from champion.serving.model import load_served_model
@@ -28,16 +28,6 @@ from serving_helpers import running
 
 pytestmark = pytest.mark.integration
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TEXT_BODY_LIMIT = 4_000  # the text model's server refuses bodies over this many bytes
 TOP = 10
 
@@ -47,16 +37,8 @@ TOP = 10
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail(
-            "Chromium is not installed (no `chromium` on PATH). `.ci/run` installs it; "
-            "on a developer machine: apt-get install -y chromium chromium-driver"
-        )
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -276,6 +276,14 @@ def serve(
         float | None,
         typer.Option(min=0, help="Delete logged predictions older than this; default: keep."),
     ] = None,
+    monitor_interval: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds between background monitoring runs (drift and live "
+            "metrics on /metrics, alerts, /dashboard); 0: only when /dashboard is opened.",
+        ),
+    ] = 60.0,
     inference: Annotated[
         Inference,
         typer.Option(
@@ -299,6 +307,7 @@ def serve(
     from champion.monitoring.log import LogOptions
 
     logging_options = LogOptions(log, log_flush_interval, log_max_buffered, log_retention_days)
+    monitoring = _project(config).spec.monitoring if config.is_file() else None
     _serve(
         settings,
         name,
@@ -309,6 +318,8 @@ def serve(
         reload_interval,
         inference.value,
         logging_options,
+        monitoring,
+        monitor_interval,
     )
 
 
@@ -322,6 +333,8 @@ def _serve(
     interval: float,
     inference: str,
     logging_options=None,
+    monitoring=None,
+    monitor_interval: float = 60.0,
 ) -> None:
     """Check every arm resolves (a clear error now, not in a worker), then serve."""
     from functools import partial
@@ -341,9 +354,11 @@ def _serve(
     if traffic.canary:
         console.print(f"canary answers {traffic.canary_percent:g}% of requests")
     url = f"http://{host}:{port}"
-    console.print(f"Serving on {url} ({workers} worker(s)); try-it page: {url}/")
+    console.print(
+        f"Serving on {url} ({workers} worker(s)); try-it page: {url}/, dashboard: {url}/dashboard"
+    )
 
-    def build_app(deployment):
+    def build_app(deployment, worker: int):
         return create_app(
             settings,
             name,
@@ -352,6 +367,10 @@ def _serve(
             deployment=deployment,
             loader=loader,
             logging_options=logging_options,
+            monitoring=monitoring,
+            # One worker monitors for all: the report reads the shared log, and one
+            # alerter keeps the cool-down honest.
+            monitor_interval=monitor_interval if worker == 0 else 0,
         )
 
     def preload():
@@ -510,7 +529,18 @@ def demo(
     console.print(f"Try it in a browser: {url}/")
     console.print("or from a shell:", soft_wrap=True)
     print(curl_example(url, columns, rows), flush=True)
-    _serve(settings, project.spec.name, Traffic(), "127.0.0.1", port, 1, 30.0, "auto")
+    _serve(
+        settings,
+        project.spec.name,
+        Traffic(),
+        "127.0.0.1",
+        port,
+        1,
+        30.0,
+        "auto",
+        None,
+        project.spec.monitoring,
+    )
 
 
 def _quiet() -> None:

@@ -47,7 +47,8 @@ class MonitorReport:
         performance: per version and arm, on the labelled rows.
         primary_metric: the metric the degradation verdict watches.
         degraded: (version, arm, drop) where the primary metric dropped past the policy.
-        window: the log rows the report read (for the HTML plots).
+        traffic: rows in the window per (arm, version).
+        window: the champion version's rows the drift was measured on (for the plots).
         profile: the reference profile (for the HTML plots).
     """
 
@@ -60,6 +61,7 @@ class MonitorReport:
     max_drop: float
     min_labelled: int
     positive_class: object = None
+    traffic: dict[tuple[str, str], int] = field(default_factory=dict)
     degraded: list[tuple[str, str, float]] = field(default_factory=list)
     multivariate_alarm: bool = True
     created_at: float = field(default_factory=time.time)
@@ -146,6 +148,10 @@ def build_report(settings: Settings, name: str, policy: MonitoringSpec) -> Monit
         max_drop=limits.max_drop,
         min_labelled=limits.min_labelled,
         positive_class=meta.get("positive_class"),
+        traffic={
+            (str(a), str(v)): int(n)
+            for (a, v), n in window.groupby(["arm", "version"]).size().items()
+        },
         degraded=degraded,
         multivariate_alarm=policy.drift.multivariate_alarm,
         window=mine,

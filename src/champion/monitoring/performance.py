@@ -118,3 +118,41 @@ def _probabilities(outputs: list[dict]):
     classes = list(outputs[0]["probabilities"])
     proba = np.array([[o["probabilities"].get(c, 0.0) for c in classes] for o in outputs])
     return proba, [canonical_category(c) for c in classes]
+
+
+def performance_over_time(
+    window: pd.DataFrame,
+    task: str,
+    metric: str,
+    *,
+    positive_class=None,
+    tags=None,
+    buckets: int = 12,
+) -> list[dict]:
+    """``metric`` and the traffic over ``buckets`` equal slices of the window's time
+    span: ``[{"start", "end", "rows", "labelled", "value"}]`` (value None without
+    labels in the slice)."""
+    if not len(window):
+        return []
+    start, end = float(window["ts"].min()), float(window["ts"].max())
+    edges = np.linspace(start, end if end > start else start + 1, buckets + 1)
+    slot = np.clip(
+        np.searchsorted(edges, window["ts"].to_numpy(), side="right") - 1, 0, buckets - 1
+    )
+    timeline = []
+    for index in range(buckets):
+        rows = window[slot == index]
+        labelled = rows[rows["label"].notna()]
+        value = None
+        if len(labelled):
+            value = _metrics(labelled, task, positive_class, tags).get(metric)
+        timeline.append(
+            {
+                "start": float(edges[index]),
+                "end": float(edges[index + 1]),
+                "rows": len(rows),
+                "labelled": len(labelled),
+                "value": value,
+            }
+        )
+    return timeline

@@ -21,8 +21,38 @@ REFERENCE_COLOUR, CURRENT_COLOUR = "#4c5fd5", "#e8590c"
 TOP_CATEGORIES = 12
 
 
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
+       color: #1f2330; padding: 0 1rem; }
+table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .9rem; }
+th, td { border-bottom: 1px solid #e3e6ef; padding: .35rem .5rem; text-align: left;
+         vertical-align: top; }
+tr.drifted td { background: #fff1e6; }
+.verdict { font-size: 1.4rem; font-weight: 700; }
+.ALARM { color: #c92a2a; } .OK { color: #2b8a3e; }
+.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr));
+         gap: 1rem; }
+figure { margin: 0; } figure img { width: 100%; }
+"""
+
+
 def render_html(report: MonitorReport) -> str:
     """The report page."""
+    return page(
+        f"{report.model} monitoring report",
+        f"<h1>{_e(report.model)}: monitoring report</h1>{render_sections(report)}",
+    )
+
+
+def page(title: str, body: str) -> str:
+    """A whole HTML document with the report's style around ``body``."""
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<style>{STYLE}</style></head><body>{body}</body></html>"""
+
+
+def render_sections(report: MonitorReport) -> str:
+    """The verdict, the drift table, live performance and the plots per feature."""
     drift = report.drift
     verdict = "ALARM" if report.alarm else "OK"
     rows = "".join(
@@ -41,23 +71,7 @@ def render_html(report: MonitorReport) -> str:
     plots = "".join(_feature_plot(report, f.feature) for f in drift.features)
     when = dt.datetime.fromtimestamp(report.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = "".join(f"<li>{_e(n)}</li>" for n in drift.notes)
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>{_e(report.model)} monitoring report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
-       color: #1f2330; padding: 0 1rem; }}
-table {{ border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .9rem; }}
-th, td {{ border-bottom: 1px solid #e3e6ef; padding: .35rem .5rem; text-align: left;
-         vertical-align: top; }}
-tr.drifted td {{ background: #fff1e6; }}
-.verdict {{ font-size: 1.4rem; font-weight: 700; }}
-.ALARM {{ color: #c92a2a; }} .OK {{ color: #2b8a3e; }}
-.plots {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr));
-         gap: 1rem; }}
-figure {{ margin: 0; }} figure img {{ width: 100%; }}
-</style></head><body>
-<h1>{_e(report.model)}: monitoring report</h1>
+    return f"""
 <p>Champion version {_e(report.version)} ({_e(report.task)}), {when}.
 {drift.rows_current} logged rows compared with {drift.rows_reference} training rows.</p>
 <p class="verdict {verdict}" id="verdict">{verdict}:
@@ -75,8 +89,7 @@ degraded when worse than on the holdout by more than {report.max_drop:g}
 <table id="performance"><tr><th>version</th><th>arm</th><th>rows</th><th>labelled</th>
 <th>live</th><th>holdout</th><th>drop</th></tr>{performance}</table>
 <h2>Reference and current, per feature</h2>
-<div class="plots">{plots}</div>
-</body></html>"""
+<div class="plots" id="plots">{plots}</div>"""
 
 
 def _joint(report: MonitorReport) -> str:

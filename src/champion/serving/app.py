@@ -10,6 +10,7 @@ app's lifespan (never at import), watches their aliases in the background, and s
   ``predicted_tags``), with the model name, version and arm;
 - ``POST /explain``: one record in; each input column's SHAP contribution;
 - ``POST /feedback``: true labels for logged predictions, by request id;
+- ``GET /dashboard``: traffic, latency, alerts, live performance and drift;
 - ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
 
 Errors are ``{"error": {"code", "message", "field"}}`` with a 4xx status for anything
@@ -20,6 +21,7 @@ version that answered) and ``X-Model-Arm``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -35,7 +37,9 @@ from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError, RequestError
+from champion.monitoring.dashboard import render_dashboard
 from champion.monitoring.log import LogOptions, PredictionLog, Scored, parse_labels
+from champion.monitoring.performance import performance_over_time
 from champion.serving.deployment import (
     CHAMPION,
     FAILED,
@@ -51,13 +55,16 @@ from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.page import render_page
 from champion.serving.protocol import Rows, parse_invocations, parse_json, parse_records
+from champion.serving.watch import ServerMonitor
 from champion.settings import Settings
+from champion.spec import MonitoringSpec
 
 log = logging.getLogger("champion.serving")
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
 RELOAD_INTERVAL = 30.0
+MONITOR_INTERVAL = 60.0
 
 
 def create_app(
@@ -71,6 +78,8 @@ def create_app(
     deployment: Deployment | None = None,
     loader: Callable[..., ServedModel] = load_served_model,
     logging_options: LogOptions | None = None,
+    monitoring: MonitoringSpec | None = None,
+    monitor_interval: float = MONITOR_INTERVAL,
 ) -> FastAPI:
     """The serving app for model ``name`` on the store of ``settings``.
 
@@ -82,6 +91,9 @@ def create_app(
         loader: loads one version (see :func:`load_served_model`; e.g. with
             ``inference="sklearn"``).
         logging_options: the prediction log (at ``settings.prediction_log``); default on.
+        monitoring: drift, performance and alert policy (the project file's section).
+        monitor_interval: seconds between background monitoring runs (drift and live
+            metrics to /metrics, alerts); 0: only when /dashboard asks.
     """
     traffic = traffic or Traffic()
     logging_options = logging_options or LogOptions()
@@ -107,6 +119,22 @@ def create_app(
                     metrics.unreachable.inc()
             record_arms(current)
 
+    async def monitor_loop(monitor: ServerMonitor) -> None:
+        while True:
+            await asyncio.sleep(monitor_interval)
+            with contextlib.suppress(Exception):  # counted and logged; try again later
+                await refresh_report(monitor)
+
+    async def refresh_report(monitor: ServerMonitor):
+        try:
+            report = await asyncio.to_thread(monitor.refresh)
+        except Exception as e:  # monitoring must never take serving down
+            metrics.monitor_runs.labels("failed").inc()
+            log.warning("monitoring run failed: %s", e)
+            raise
+        metrics.monitor_runs.labels("ok").inc()
+        return report
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         current = deployment or Deployment.load(settings, name, traffic, loader=loader)
@@ -120,9 +148,19 @@ def create_app(
         state["deployment"] = current
         record_arms(current)
         watcher = asyncio.create_task(watch(current)) if reload_interval > 0 else None
+        monitor_task = None
+        if "log" in state:
+            state["monitor"] = ServerMonitor(
+                settings, name, monitoring or MonitoringSpec(), metrics
+            )
+            if monitor_interval > 0:
+                monitor_task = asyncio.create_task(monitor_loop(state["monitor"]))
         yield
-        if watcher is not None:
-            watcher.cancel()
+        for task in (watcher, monitor_task):
+            if task is not None:
+                task.cancel()
+        if "monitor" in state:
+            state["monitor"].close()
         if "log" in state:
             state["log"].close()  # on SIGTERM too: uvicorn runs the lifespan's end
         state.clear()
@@ -271,6 +309,33 @@ def create_app(
         labels = parse_labels(parse_json(await request.body()), live().champion.model.task)
         stored = await asyncio.to_thread(prediction_log.add_feedback, labels)
         return {"stored": stored}
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    async def dashboard():
+        """Models and traffic, latency, alerts, live performance over time and drift per
+        feature; from the background report, or a fresh one when it is older than the
+        monitoring interval."""
+        monitor = state.get("monitor")
+        if monitor is None:
+            raise RequestError("this server keeps no prediction log (--no-log)", status=409)
+        report = monitor.report
+        stale = report is None or time.time() - report.created_at > max(monitor_interval, 5)
+        if stale:
+            try:
+                report = await refresh_report(monitor)
+            except ChampionError:
+                raise
+            except Exception as e:
+                raise RequestError(f"the monitoring report failed: {e}", status=503) from None
+        alerts = await asyncio.to_thread(monitor.store.events, name)
+        timeline = performance_over_time(
+            report.window,
+            report.task,
+            report.primary_metric,
+            positive_class=report.positive_class,
+        )
+        arms = (await version())["arms"]
+        return HTMLResponse(render_dashboard(report, arms, alerts[:20], timeline))
 
     @app.get("/", response_class=HTMLResponse)
     async def page():

@@ -78,6 +78,8 @@ class Envelope:
                 await self.app(scope, self._limited(receive), send_with_headers)
         finally:
             path = scope["path"] if scope["path"] in self.endpoints else "other"
+            self.metrics.answered += 1
+            self.metrics.server_errors += status >= 500
             self.metrics.requests.labels(path, str(status)).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 

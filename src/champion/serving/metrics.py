@@ -73,7 +73,58 @@ class ServerMetrics:
             ["agree"],
             registry=self.registry,
         )
+        # Monitoring, refreshed by one worker in the background: "livemostrecent" keeps
+        # the value that worker set last, whichever worker answers the scrape.
+        latest = {"registry": self.registry, "multiprocess_mode": "livemostrecent"}
+        self.drift_score = Gauge(
+            "champion_drift_score",
+            "Score of the test that decided each feature's drift (see "
+            "champion_feature_drifted for the verdict).",
+            ["feature", "test"],
+            **latest,
+        )
+        self.feature_drifted = Gauge(
+            "champion_feature_drifted",
+            "1 when the feature drifted in the last monitoring run, else 0.",
+            ["feature"],
+            **latest,
+        )
+        self.drift_share = Gauge(
+            "champion_drift_share", "Share of features drifted in the last run.", **latest
+        )
+        self.live_metric = Gauge(
+            "champion_live_metric",
+            "Metrics of labelled predictions over the window, by version and arm.",
+            ["version", "arm", "metric"],
+            **latest,
+        )
+        self.prediction_rate = Gauge(
+            "champion_prediction_rate",
+            "Share of rows predicted positive (binary) or with any tag (multilabel).",
+            **latest,
+        )
+        self.alert_active = Gauge(
+            "champion_alert_active",
+            "1 while a rule's signal is past its threshold (last monitoring run), else 0.",
+            ["rule", "severity"],
+            **latest,
+        )
+        self.alerts = Counter(
+            "champion_alerts_total",
+            "Alert events fired (after de-duplication), by rule and severity.",
+            ["rule", "severity"],
+            registry=self.registry,
+        )
+        self.monitor_runs = Counter(
+            "champion_monitor_runs_total",
+            "Background monitoring runs, by outcome (ok, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self._info_labels: dict[str, tuple] = {}
+        # Plain counts of this process's answers, for the error-rate alert signal.
+        self.answered = 0
+        self.server_errors = 0
 
     def serving(self, model: str, version: str, alias: str, arm: str, path: str) -> None:
         """Record what ``arm`` serves now; what it served before drops to 0 (removing a

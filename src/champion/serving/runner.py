@@ -66,7 +66,7 @@ def serve_app(app, sock: socket.socket) -> None:
 
 
 def run(
-    build_app: Callable[[object | None], object],
+    build_app: Callable[[object | None, int], object],
     preload: Callable[[], object],
     host: str,
     port: int,
@@ -75,8 +75,10 @@ def run(
     """Serve until SIGINT/SIGTERM.
 
     Args:
-        build_app: ``build_app(deployment)`` → the ASGI app; ``deployment`` is None for a
-            single process (the app loads it in its lifespan) or the preloaded arms.
+        build_app: ``build_app(deployment, worker)`` → the ASGI app; ``deployment`` is
+            None for a single process (the app loads it in its lifespan) or the
+            preloaded arms; ``worker`` numbers the workers from 0 (work that one process
+            should do for all, like monitoring, goes to worker 0).
         preload: loads the arms in the parent before forking (``workers > 1``).
         workers: worker processes.
 
@@ -84,7 +86,7 @@ def run(
         the exit status.
     """
     if workers <= 1:
-        serve_app(build_app(None), listening_socket(host, port))
+        serve_app(build_app(None, 0), listening_socket(host, port))
         return 0
     metrics_dir = _shared_metrics()
     deployment = preload()
@@ -100,7 +102,7 @@ def run(
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _forget_parent_connections()
             try:
-                serve_app(build_app(deployment), listening_socket(host, port))
+                serve_app(build_app(deployment, number), listening_socket(host, port))
             finally:
                 os._exit(0)
         children[pid] = number

@@ -1,0 +1,84 @@
+"""The server's own monitoring: every ``monitor_interval`` seconds, off the event loop,
+build the monitoring report from the prediction log, publish it as Prometheus gauges
+(drift per feature, live metrics per version and arm, the prediction rate, alert
+states) and run the alert rules, with the server's error rate as one more signal.
+
+Requests never wait for it: the app reads the last report, and the gauges are values
+set in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+from champion.monitoring.alerts import Alerter, AlertStore, evaluate
+from champion.monitoring.monitor import MonitorReport, build_report, signals_of
+from champion.serving.metrics import ServerMetrics
+from champion.settings import Settings
+from champion.spec import MonitoringSpec
+
+log = logging.getLogger("champion.serving")
+
+
+class ServerMonitor:
+    """Builds and publishes the monitoring report of model ``name``."""
+
+    def __init__(
+        self, settings: Settings, name: str, policy: MonitoringSpec, metrics: ServerMetrics
+    ) -> None:
+        self.settings = settings
+        self.name = name
+        self.policy = policy
+        self.metrics = metrics
+        self.store = AlertStore(settings.prediction_log)
+        self.alerter = Alerter(policy.alerts, self.store)
+        self.report: MonitorReport | None = None
+        self._counts = (metrics.answered, metrics.server_errors)
+
+    def refresh(self) -> MonitorReport:
+        """One monitoring run (blocking: call it in a thread). Errors propagate; the
+        caller counts them and keeps serving."""
+        report = build_report(self.settings, self.name, self.policy)
+        signals = signals_of(report) | {"error_rate": self._error_rate()}
+        fired = self.alerter.process(signals, self.name, report.version)
+        for event in fired:
+            self.metrics.alerts.labels(event.rule, event.severity).inc()
+        crossed = {
+            e.rule
+            for e in evaluate(
+                signals, self.policy.alerts.rules, self.name, report.version, time.time()
+            )
+        }
+        for rule in self.policy.alerts.rules:
+            self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in crossed)
+        self._publish(report, signals)
+        self.report = report
+        return report
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _error_rate(self) -> float | None:
+        """Share of this process's answers since the last run that were 5xx."""
+        answered, errors = self.metrics.answered, self.metrics.server_errors
+        before_answered, before_errors = self._counts
+        self._counts = (answered, errors)
+        if answered == before_answered:
+            return None
+        return (errors - before_errors) / (answered - before_answered)
+
+    def _publish(self, report: MonitorReport, signals: dict) -> None:
+        metrics = self.metrics
+        for feature in report.drift.features:
+            metrics.drift_score.labels(feature.feature, feature.test).set(feature.score)
+            metrics.feature_drifted.labels(feature.feature).set(feature.drifted)
+        metrics.drift_share.set(report.drift.share_drifted)
+        for perf in report.performance:
+            for metric, value in perf.metrics.items():
+                if value is not None and math.isfinite(value):
+                    metrics.live_metric.labels(perf.version, perf.arm, metric).set(value)
+        rate = signals.get("prediction_rate")
+        if rate is not None:
+            metrics.prediction_rate.set(rate)
