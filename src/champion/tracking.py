@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from champion.errors import NotFoundError, TrackingError
 from champion.settings import Settings
 
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+_FLUENT_STATE = threading.RLock()  # guards MLflow's global URIs and their variables
 ROLE_TAG = "champion.role"
 PROJECT_TAG = "champion.project"
 
@@ -50,23 +52,26 @@ def use_tracking(settings: Settings) -> Iterator[None]:
 
     MLflow's setters also write ``MLFLOW_TRACKING_URI``/``MLFLOW_REGISTRY_URI`` into
     ``os.environ`` (for subprocesses). They are put back exactly as they were, so
-    settings built later still see the user's environment, not this block's.
+    settings built later still see the user's environment, not this block's. The
+    state is process-wide, so one block runs at a time: a server's reload and
+    monitoring threads take turns.
     """
-    saved_environment = {name: os.environ.get(name) for name in _URI_VARIABLES}
-    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri)
-    try:
-        with translate_errors():
-            yield
-    finally:
-        mlflow.set_tracking_uri(previous[0])
-        mlflow.set_registry_uri(previous[1])
-        for name, value in saved_environment.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _FLUENT_STATE:
+        saved_environment = {name: os.environ.get(name) for name in _URI_VARIABLES}
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.set_registry_uri(settings.registry_uri)
+        try:
+            with translate_errors():
+                yield
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
+            for name, value in saved_environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def client(settings: Settings) -> MlflowClient:

@@ -159,8 +159,9 @@ def create_app(
         for task in (watcher, monitor_task):
             if task is not None:
                 task.cancel()
+        await asyncio.to_thread(current.wait_idle)
         if "monitor" in state:
-            state["monitor"].close()
+            await asyncio.to_thread(state["monitor"].close)
         if "log" in state:
             state["log"].close()  # on SIGTERM too: uvicorn runs the lifespan's end
         state.clear()

@@ -205,6 +205,13 @@ class Deployment:
         point = random.random() * 100 if key is None else bucket(key)
         return canary if point < self.traffic.canary_percent else self.champion
 
+    def wait_idle(self) -> None:
+        """Return once no refresh is running (at shutdown: a load in a thread cannot be
+        cancelled, and must not outlive the server)."""
+        for slot in self.slots.values():
+            with slot._lock:
+                pass
+
     def refresh(self) -> dict[str, str]:
         """Refresh every arm that follows an alias; arm → outcome."""
         return {arm: slot.refresh() for arm, slot in self.slots.items() if slot.follows_alias}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 
 from champion.monitoring.alerts import Alerter, AlertStore, evaluate
@@ -36,10 +37,15 @@ class ServerMonitor:
         self.alerter = Alerter(policy.alerts, self.store)
         self.report: MonitorReport | None = None
         self._counts = (metrics.answered, metrics.server_errors)
+        self._running = threading.Lock()  # one run at a time; close() waits for it
 
     def refresh(self) -> MonitorReport:
         """One monitoring run (blocking: call it in a thread). Errors propagate; the
         caller counts them and keeps serving."""
+        with self._running:
+            return self._refresh()
+
+    def _refresh(self) -> MonitorReport:
         report = build_report(self.settings, self.name, self.policy)
         signals = signals_of(report) | {"error_rate": self._error_rate()}
         fired = self.alerter.process(signals, self.name, report.version)
@@ -58,7 +64,10 @@ class ServerMonitor:
         return report
 
     def close(self) -> None:
-        self.store.close()
+        """Wait for a run in progress (a thread cannot be cancelled, and a run that
+        outlived the server would still be using MLflow and the store), then close."""
+        with self._running:
+            self.store.close()
 
     def _error_rate(self) -> float | None:
         """Share of this process's answers since the last run that were 5xx."""
