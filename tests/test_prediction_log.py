@@ -235,8 +235,9 @@ def _serve(project, tmp_path, log_path):
         "CHAMPION_PREDICTION_LOG": f"sqlite:///{log_path}",
     }
     command = [sys.executable, "-m", "champion", "serve", "-c", str(config), "--port", str(port)]
-    # Nothing is written by time (an hour between writes): only the bound of 20 rows
-    # and shutdown write, so what survives is exactly what those guarantee.
+    # Nothing is written by time (an hour between writes): only a half-full buffer
+    # (10 rows), the bound of 20 rows and shutdown write, so what survives is exactly
+    # what those guarantee.
     options = ["--reload-interval", "0", "--log-flush-interval", "3600", "--log-max-buffered", "20"]
     process = subprocess.Popen(
         [*command, *options],
@@ -256,15 +257,17 @@ def _serve(project, tmp_path, log_path):
         except httpx.TransportError:
             time.sleep(0.2)
     with httpx.Client() as client:
-        for _ in range(90):
-            response = client.post(f"{url}/predict", json=record)
-            assert response.status_code == 200
+        for _ in range(90):  # the writer wakes at each 10 rows (half the bound)...
+            assert client.post(f"{url}/predict", json=record).status_code == 200
+        time.sleep(1.0)
+        for _ in range(5):  # ...so these 5 stay in the buffer: nothing wakes it now
+            assert client.post(f"{url}/predict", json=record).status_code == 200
     return process
 
 
 def _logged(path) -> int:
     with sqlite3.connect(path) as db:
-        return db.execute("select count(*) from predictions").fetchone()[0]
+        return db.execute("select coalesce(sum(rows), 0) from predictions").fetchone()[0]
 
 
 def test_sigterm_writes_every_buffered_prediction(project, tmp_path):
@@ -273,7 +276,7 @@ def test_sigterm_writes_every_buffered_prediction(project, tmp_path):
     process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     assert process.wait(30) in (0, -signal.SIGTERM)
-    assert _logged(path) == 90
+    assert _logged(path) == 95
 
 
 def test_kill_9_loses_at_most_the_buffer_bound(project, tmp_path):
@@ -281,8 +284,8 @@ def test_kill_9_loses_at_most_the_buffer_bound(project, tmp_path):
     process = _serve(project, tmp_path, path)
     process.kill()
     process.wait(30)
-    lost = 90 - _logged(path)
-    assert 0 < lost <= 20  # something was in the buffer, and never more than the bound
+    lost = 95 - _logged(path)
+    assert lost == 5  # what was buffered, never more than the bound of 20
 
 
 def test_no_log_means_no_log_and_feedback_says_so(project):

@@ -1,15 +1,16 @@
 """The prediction log: every prediction the server makes, and the true labels later.
 
-One table of predictions (a row per scored input row: request id, row number, time,
-model, version, arm, the model inputs, the output, the latency) and one of feedback
-(the true label of a request's row), on SQLite in WAL mode (the default, in the project
+One table of predictions (a row per request and arm: request id, time, model, version,
+arm, the model inputs column by column, one output per input row, the latency) and one
+of feedback (the true label of a request's row), on SQLite in WAL mode (the default, in the project
 folder) or PostgreSQL, through SQLAlchemy Core.
 
 Writing stays off the request's path: :meth:`PredictionLog.record` appends the
 request's arrays to a buffer and returns; a background thread turns them into rows and
-writes them in one transaction every ``flush_interval`` seconds. The buffer holds at
-most ``max_buffered`` rows: when a request would go past that, it writes the buffer
-itself first (back-pressure instead of dropping). So a crash (``kill -9``) loses at most
+writes them in one transaction every ``flush_interval`` seconds, or as soon as the
+buffer is half full. The buffer holds at most ``max_buffered`` rows: when a request
+would go past that (the writer cannot keep up), it writes the buffer itself first
+(back-pressure instead of dropping). So a crash (``kill -9``) loses at most
 ``max_buffered`` rows, and :meth:`close` (on SIGTERM, through the server's shutdown)
 writes everything.
 """
@@ -25,6 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 
@@ -42,16 +44,18 @@ predictions_table = sa.Table(
     "predictions",
     _metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(128), nullable=False),
-    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False, index=True),
     sa.Column("ts", sa.Float, nullable=False, index=True),
     sa.Column("model", sa.String(256), nullable=False),
     sa.Column("version", sa.String(32), nullable=False),
     sa.Column("arm", sa.String(16), nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    # Column by column ({"hp": [80, 64], ...}) and one output per row: one database row
+    # per request, so logging costs little more for 100 rows than for one.
     sa.Column("inputs", sa.Text, nullable=False),
-    sa.Column("output", sa.Text, nullable=False),
+    sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.UniqueConstraint("request_id", "row", "arm", name="one_row_per_arm"),
+    sa.UniqueConstraint("request_id", "arm", name="one_request_per_arm"),
 )
 feedback_table = sa.Table(
     "feedback",
@@ -143,6 +147,7 @@ class PredictionLog:
         self._lock = threading.Lock()  # guards the buffer
         self._write_lock = threading.Lock()  # one writer at a time
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.written = 0
 
@@ -157,6 +162,9 @@ class PredictionLog:
         with self._lock:
             self._buffer.append(scored)
             self._buffered_rows += scored.rows
+            half_full = self._buffered_rows >= self.max_buffered // 2
+        if half_full:  # wake the writer early, so requests rarely write themselves
+            self._wake.set()
 
     def flush(self) -> int:
         """Write everything buffered now, in one transaction. Returns the rows written."""
@@ -165,11 +173,11 @@ class PredictionLog:
                 batch, self._buffer, self._buffered_rows = self._buffer, [], 0
             if not batch:
                 return 0
-            rows = [row for scored in batch for row in _rows_of(scored)]
             with self.engine.begin() as connection:
-                connection.execute(predictions_table.insert(), rows)
-            self.written += len(rows)
-            return len(rows)
+                connection.execute(predictions_table.insert(), [_row_of(s) for s in batch])
+            written = sum(scored.rows for scored in batch)
+            self.written += written
+            return written
 
     def start(self) -> PredictionLog:
         """Write in a background thread every ``flush_interval`` seconds."""
@@ -180,6 +188,7 @@ class PredictionLog:
     def close(self) -> None:
         """Stop the background writer and write what is left."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join()
         self.flush()
@@ -187,7 +196,9 @@ class PredictionLog:
 
     def _run(self) -> None:
         last_prune = 0.0
-        while not self._stop.wait(self.flush_interval):
+        while not self._stop.is_set():
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
             try:
                 self.flush()
                 if self.retention_days and time.time() - last_prune > PRUNE_EVERY:
@@ -225,13 +236,14 @@ class PredictionLog:
         wanted = {(item.request_id, item.row) for item in labels}
         ids = sorted({request_id for request_id, _ in wanted})
         with self.engine.begin() as connection:
-            known = set()
+            rows_of: dict[str, int] = {}
             for chunk in _chunks(ids, 500):
-                query = sa.select(predictions_table.c.request_id, predictions_table.c.row).where(
+                query = sa.select(predictions_table.c.request_id, predictions_table.c.rows).where(
                     predictions_table.c.request_id.in_(chunk)
                 )
-                known.update((r.request_id, r.row) for r in connection.execute(query))
-            unknown = sorted(wanted - known)
+                for found in connection.execute(query):
+                    rows_of[found.request_id] = max(rows_of.get(found.request_id, 0), found.rows)
+            unknown = sorted((r, n) for r, n in wanted if n >= rows_of.get(r, 0))
             if unknown:
                 shown = ", ".join(f"{r}" + (f" row {n}" if n else "") for r, n in unknown[:5])
                 more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
@@ -274,23 +286,10 @@ class PredictionLog:
         column per model input.
         """
         self.flush()
-        p, f = predictions_table.c, feedback_table.c
+        p = predictions_table.c
         query = (
             sa.select(
-                p.request_id,
-                p.row,
-                p.ts,
-                p.version,
-                p.arm,
-                p.latency_ms,
-                p.inputs,
-                p.output,
-                f.label,
-            )
-            .select_from(
-                predictions_table.outerjoin(
-                    feedback_table, (p.request_id == f.request_id) & (p.row == f.row)
-                )
+                p.request_id, p.ts, p.version, p.arm, p.rows, p.latency_ms, p.inputs, p.outputs
             )
             .where(p.model == model)
             .order_by(p.id.desc())
@@ -302,26 +301,28 @@ class PredictionLog:
         if since is not None:
             query = query.where(p.ts >= since)
         if last is not None:
-            query = query.limit(last)
+            query = query.limit(last)  # every request has a row at least
         with self.engine.connect() as connection:
-            records = connection.execute(query).all()
-        columns = ["request_id", "row", "ts", "version", "arm", "latency_ms"]
-        ordered = list(reversed(records))
-        frame = pd.DataFrame([[getattr(r, c) for c in columns] for r in ordered], columns=columns)
-        # Objects, not a pandas dtype: outputs are dicts and a missing label stays None.
-        frame["output"] = pd.Series([json.loads(r.output) for r in ordered], dtype=object)
-        frame["label"] = pd.Series(
-            [None if r.label is None else json.loads(r.label) for r in ordered], dtype=object
-        )
-        inputs = pd.DataFrame([json.loads(r.inputs) for r in ordered], index=frame.index)
-        return pd.concat([frame, inputs], axis=1)
+            requests = list(reversed(connection.execute(query).all()))
+            labels = self._labels(connection, sorted({r.request_id for r in requests}))
+        frame = _expand(requests, labels)
+        return frame.iloc[-last:].reset_index(drop=True) if last is not None else frame
+
+    @staticmethod
+    def _labels(connection, request_ids: list[str]) -> dict[tuple[str, int], object]:
+        f = feedback_table.c
+        labels = {}
+        for chunk in _chunks(request_ids, 500):
+            query = sa.select(f.request_id, f.row, f.label).where(f.request_id.in_(chunk))
+            for found in connection.execute(query):
+                labels[found.request_id, found.row] = json.loads(found.label)
+        return labels
 
     def count(self) -> int:
         """Rows logged (written, not counting the buffer)."""
         with self.engine.connect() as connection:
-            return connection.execute(
-                sa.select(sa.func.count()).select_from(predictions_table)
-            ).scalar_one()
+            total = sa.select(sa.func.coalesce(sa.func.sum(predictions_table.c.rows), 0))
+            return int(connection.execute(total).scalar_one())
 
 
 def normalize_label(label, task: str, where: str = "label"):
@@ -387,31 +388,64 @@ def parse_labels(payload, task: str) -> list[Label]:
     return labels
 
 
-def _rows_of(scored: Scored) -> list[dict]:
-    columns = list(scored.inputs)
-    values = [scored.inputs[c].tolist() for c in columns]
-    rows = []
-    for index in range(scored.rows):
-        record = {c: _json_safe(v[index]) for c, v in zip(columns, values, strict=True)}
-        rows.append(
-            {
-                "request_id": scored.request_id,
-                "row": index,
-                "ts": scored.ts,
-                "model": scored.model,
-                "version": scored.version,
-                "arm": scored.arm,
-                "inputs": json.dumps(record),
-                "output": json.dumps(scored.outputs[index]),
-                "latency_ms": scored.latency_ms,
-            }
-        )
-    return rows
+def _row_of(scored: Scored) -> dict:
+    return {
+        "request_id": scored.request_id,
+        "ts": scored.ts,
+        "model": scored.model,
+        "version": scored.version,
+        "arm": scored.arm,
+        "rows": scored.rows,
+        "inputs": _dumps(dict(scored.inputs)),
+        "outputs": _dumps(list(scored.outputs)),
+        "latency_ms": scored.latency_ms,
+    }
 
 
-def _json_safe(value):
-    """NaN is not JSON: a missing number is logged as null."""
-    return None if isinstance(value, float) and math.isnan(value) else value
+def _dumps(value) -> str:
+    """JSON of NumPy arrays and plain values; NaN (a missing number) becomes null."""
+    return orjson.dumps(value, default=_plain, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
+def _plain(value):
+    if isinstance(value, np.ndarray):  # object arrays (strings, None): orjson wants lists
+        return value.tolist()
+    raise TypeError(f"cannot log a {type(value).__name__}")
+
+
+def _expand(requests, labels: dict) -> pd.DataFrame:
+    """Logged requests as one DataFrame row per input row, oldest first."""
+    columns = ["request_id", "row", "ts", "version", "arm", "latency_ms"]
+    meta, outputs = [], []
+    inputs: dict[str, list] = {}
+    seen = 0
+    for request in requests:
+        for index in range(request.rows):
+            meta.append(
+                [
+                    request.request_id,
+                    index,
+                    request.ts,
+                    request.version,
+                    request.arm,
+                    request.latency_ms,
+                ]
+            )
+        outputs.extend(orjson.loads(request.outputs))
+        for column, values in orjson.loads(request.inputs).items():
+            # A column new to this request is empty for the rows before it.
+            inputs.setdefault(column, [None] * seen).extend(values)
+        seen += request.rows
+        for values in inputs.values():
+            values.extend([None] * (seen - len(values)))
+    frame = pd.DataFrame(meta, columns=columns)
+    # Objects, not a pandas dtype: outputs are dicts and a missing label stays None.
+    frame["output"] = pd.Series(outputs, dtype=object)
+    frame["label"] = pd.Series(
+        [labels.get((r, n)) for r, n in zip(frame["request_id"], frame["row"], strict=True)],
+        dtype=object,
+    )
+    return pd.concat([frame, pd.DataFrame(inputs, index=frame.index)], axis=1)
 
 
 def _chunks(items: list, size: int):
