@@ -259,7 +259,10 @@ def _serve(project, tmp_path, log_path):
     with httpx.Client() as client:
         for _ in range(90):  # the writer wakes at each 10 rows (half the bound)...
             assert client.post(f"{url}/predict", json=record).status_code == 200
-        time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while _logged(log_path) < 90:  # (its last write may take a moment on a busy machine)
+            assert time.monotonic() < deadline, "the writer did not write the 90 rows"
+            time.sleep(0.1)
         for _ in range(5):  # ...so these 5 stay in the buffer: nothing wakes it now
             assert client.post(f"{url}/predict", json=record).status_code == 200
     return process
