@@ -8,15 +8,13 @@ minute; the server refreshes the report in the background.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
 
 import numpy as np
 
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.monitor import MonitorReport
-from champion.monitoring.report import _e, _num, page, plt, render_sections
+from champion.monitoring.report import _e, _num, figure_img, page, plt, render_sections
 
 REFRESH_S = 60
 
@@ -95,13 +93,7 @@ def _timeline_plot(timeline: list[dict], metric: str) -> str:
             quality.plot(*zip(*points, strict=True), marker="o", color="#e8590c", label=metric)
         quality.set_ylabel(f"live {metric}", fontsize=8)
         figure.autofmt_xdate()
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
+        image = figure_img(figure, f"live {metric} over time")
     finally:
         plt.close(figure)
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return (
-        f"<figure id='timeline'><img alt='live {_e(metric)} over time' "
-        f"src='data:image/png;base64,{data}'></figure>"
-    )
+    return f"<figure id='timeline'>{image}</figure>"

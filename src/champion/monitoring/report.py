@@ -123,13 +123,18 @@ def _feature_plot(report: MonitorReport, feature: str) -> str:
             _categories(axes, summary, current)
         axes.set_title(feature, fontsize=10)
         axes.legend(fontsize=7)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png")
+        return f"<figure>{figure_img(figure, feature)}</figure>"
     finally:
         plt.close(figure)
+
+
+def figure_img(figure, alt: str) -> str:
+    """``figure`` as an ``<img>`` with the PNG inline (the page needs no other file)."""
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
     data = base64.b64encode(buffer.getvalue()).decode()
-    return f"<figure><img alt='{_e(feature)}' src='data:image/png;base64,{data}'></figure>"
+    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
 
 
 def _numeric(axes, summary: dict, current) -> None:
