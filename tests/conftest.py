@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -17,9 +18,12 @@ import pytest
 from mlflow import MlflowClient
 from sklearn import datasets
 
+from champion.registry import promote, register
 from champion.settings import Settings
+from champion.spec import Project, load_spec
 from champion.tracking import quiet_mlflow
-from tracking_server import MlflowServer, create_postgres_database
+from champion.training import TrainingReport, train_project
+from tracking_server import MlflowServer, create_postgres_database, to_libpq_url
 
 REPO = Path(__file__).resolve().parents[1]
 POKEMON = REPO / "data" / "pokemon"
@@ -119,3 +123,38 @@ def write_project(folder: Path, text: str) -> Path:
     path = folder / "champion.yaml"
     path.write_text(text)
     return path
+
+
+@dataclass(frozen=True)
+class Promoted:
+    """A model trained, registered and promoted by :func:`promoted`."""
+
+    settings: Settings
+    config: Path
+    project: Project
+    report: TrainingReport
+
+
+def promoted(folder: Path, template: Path, project_text: str) -> Promoted:
+    """A fresh SQLite store in ``folder``, the project written there and trained, its
+    best candidate registered and promoted: where a serving test starts."""
+    settings = Settings.from_env(folder, environ=sqlite_store(folder, template))
+    config = write_project(folder, project_text)
+    project = load_spec(config)
+    report = train_project(project, settings)
+    register(settings, project.spec.name)
+    promote(settings, project.spec.name)
+    return Promoted(settings, config, project, report)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> Iterator[str]:
+    """Where a prediction log lives: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'predictions.db'}"
+        return
+    url, drop = create_postgres_database()
+    try:
+        yield to_libpq_url(url)  # a plain postgresql:// URL, as a user would give it
+    finally:
+        drop()

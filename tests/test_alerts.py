@@ -27,7 +27,6 @@ from champion.monitoring.alerts import (
 )
 from champion.monitoring.log import PredictionLog, Scored
 from serving_helpers import free_port
-from tracking_server import create_postgres_database, to_libpq_url
 
 T0 = 1_750_000_000.0
 HOUR = 3600.0
@@ -81,18 +80,6 @@ def webhook() -> Iterator[Receiver]:
 def store(tmp_path) -> Iterator[AlertStore]:
     with AlertStore(f"sqlite:///{tmp_path / 'predictions.db'}") as alert_store:
         yield alert_store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request, tmp_path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'predictions.db'}"
-        return
-    url, drop = create_postgres_database()
-    try:
-        yield to_libpq_url(url)  # a plain postgresql:// URL, as a user would give it
-    finally:
-        drop()
 
 
 def _alerter(store: AlertStore, **spec) -> Alerter:
@@ -363,8 +350,8 @@ def test_a_failed_delivery_is_stored_and_logged_never_raised(
 
 
 @pytest.mark.integration
-def test_events_are_kept_next_to_the_prediction_log_newest_first(store_url):
-    prediction_log = PredictionLog(store_url)
+def test_events_are_kept_next_to_the_prediction_log_newest_first(database_url):
+    prediction_log = PredictionLog(database_url)
     prediction_log.record(
         Scored("r1", T0, "a", "1", "champion", {"hp": np.array([1.0])}, [{"label": 1}], 2.0)
     )
@@ -373,7 +360,7 @@ def test_events_are_kept_next_to_the_prediction_log_newest_first(store_url):
     def event(rule, model, fired_at, version="1"):
         return AlertEvent(rule, "drift_share", "warning", 0.6, 0.5, model, version, "msg", fired_at)
 
-    with AlertStore(store_url) as alert_store:
+    with AlertStore(database_url) as alert_store:
         alert_store.record(event("x", "a", T0), True)
         alert_store.record(event("y", "a", T0 + 10, version=None), False, "HTTP 500 oops")
         alert_store.record(event("x", "b", T0 + 5), True)
@@ -390,6 +377,6 @@ def test_events_are_kept_next_to_the_prediction_log_newest_first(store_url):
         assert alert_store.history(model="a")[0].delivery_error == "HTTP 500 oops"
         assert alert_store.last_fired("x", "a") == T0
         assert alert_store.last_fired("x", "c") is None
-    reopened = PredictionLog(store_url)
+    reopened = PredictionLog(database_url)
     assert reopened.count() == 1  # both tables live in one database
     reopened.close()

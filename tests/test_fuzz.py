@@ -14,12 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from champion.registry import promote, register
 from champion.serving.app import create_app
-from champion.settings import Settings
-from champion.spec import load_spec
-from champion.training import train_project
-from conftest import sqlite_store, write_project
+from conftest import promoted
 from serving_helpers import running
 
 pytestmark = pytest.mark.integration
@@ -40,9 +36,9 @@ def url(tmp_path_factory, sqlite_template):
             "big": np.where(size + random.normal(scale=0.5, size=300) > 0, "yes", "no"),
         }
     ).to_csv(folder / "things.csv", index=False)
-    store = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    config = write_project(
+    model = promoted(
         folder,
+        sqlite_template,
         """
 name: fuzzed
 data: things.csv
@@ -51,10 +47,8 @@ task: binary
 candidates: [{name: linear, estimator: linear}]
 """,
     )
-    report = train_project(load_spec(config), store)
-    assert list(report.best.pipeline.feature_names_in_) == COLUMNS
-    register(store, "fuzzed")
-    promote(store, "fuzzed")
+    assert list(model.report.best.pipeline.feature_names_in_) == COLUMNS
+    store = model.settings
     with running(create_app(store, "fuzzed", reload_interval=0, max_rows=200)) as base:
         yield base
 

@@ -21,12 +21,8 @@ from champion.cli import run
 from champion.monitoring.alerts import AlertStore
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import live_performance
-from champion.registry import promote, register
 from champion.serving.app import create_app
-from champion.settings import Settings
-from champion.spec import load_spec
-from champion.training import train_project
-from conftest import POKEMON, sqlite_store, write_project
+from conftest import POKEMON, promoted
 from serving_helpers import running
 
 pytestmark = pytest.mark.integration
@@ -68,10 +64,9 @@ def served(tmp_path_factory, sqlite_template, webhook):
     every second, the project's alert rules): (settings, environ, project file, folder,
     URL)."""
     folder = tmp_path_factory.mktemp("scenario")
-    environ = sqlite_store(folder, sqlite_template)
-    settings = Settings.from_env(folder, environ=environ)
-    config = write_project(
+    model = promoted(
         folder,
+        sqlite_template,
         f"""
 name: legendary
 data:
@@ -89,15 +84,13 @@ monitoring:
     rules: [{{name: drifted_features, signal: drift_share, threshold: 0.3}}]
 """,
     )
-    project = load_spec(config)
-    train_project(project, settings)
-    register(settings, "legendary")
-    promote(settings, "legendary")
+    settings, config = model.settings, model.config
+    environ = {"MLFLOW_TRACKING_URI": settings.tracking_uri}
     app = create_app(
         settings,
         "legendary",
         reload_interval=0,
-        monitoring=project.spec.monitoring,
+        monitoring=model.project.spec.monitoring,
         monitor_interval=1,
     )
     with running(app) as url:

@@ -16,14 +16,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from browser_helpers import chromium
-from champion.registry import promote, register
 from champion.serving.app import create_app
 from champion.serving.model import load_served_model
 from champion.serving.page import render_page
 from champion.settings import Settings
-from champion.spec import load_spec
-from champion.training import train_project
-from conftest import sqlite_store, write_project
+from conftest import promoted
 from serving_helpers import running
 
 pytestmark = pytest.mark.integration
@@ -53,15 +50,6 @@ def page(browser: Browser) -> Iterator[Page]:
 # ---------------------------------------------------------------- models and servers
 
 
-def _trained(folder, sqlite_template, name: str, project_text: str) -> Settings:
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    project = load_spec(write_project(folder, project_text))
-    train_project(project, settings)
-    register(settings, name)
-    promote(settings, name)
-    return settings
-
-
 @pytest.fixture(scope="module")
 def cancer(tmp_path_factory, sqlite_template, breast_cancer_csv):
     """A promoted binary model with two named examples: (settings, examples)."""
@@ -76,10 +64,9 @@ def cancer(tmp_path_factory, sqlite_template, breast_cancer_csv):
         {"name": "A large, irregular tumour", "values": big},
         {"name": "A small one (radius unknown)", "values": small},
     ]
-    settings = _trained(
+    settings = promoted(
         folder,
         sqlite_template,
-        "cancer",
         f"""
 name: cancer
 data: {breast_cancer_csv}
@@ -89,7 +76,7 @@ positive_class: malignant
 candidates: [{{name: linear, estimator: linear}}]
 examples: {json.dumps(examples)}
 """,
-    )
+    ).settings
     return settings, examples
 
 
@@ -147,10 +134,9 @@ def texts(tmp_path_factory):
 
 
 def _text_model(folder, sqlite_template, texts_csv, name: str, candidate: str) -> Settings:
-    return _trained(
+    return promoted(
         folder,
         sqlite_template,
-        name,
         f"""
 name: {name}
 data: {texts_csv}
@@ -159,7 +145,7 @@ task: multilabel
 features: {{text: [description]}}
 candidates: [{candidate}]
 """,
-    )
+    ).settings
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,9 @@ import pytest
 from champion.cli import run
 from champion.errors import NotFoundError, RequestError
 from champion.monitoring.log import Label, LogOptions, PredictionLog, Scored, normalize_label
-from champion.registry import promote, register
 from champion.serving.app import create_app
-from champion.settings import Settings
-from champion.spec import load_spec
-from champion.training import train_project
-from conftest import REPO, sqlite_store, write_project
+from conftest import REPO, promoted
 from serving_helpers import free_port, running
-from tracking_server import create_postgres_database, to_libpq_url
 
 pytestmark = pytest.mark.integration
 
@@ -45,20 +40,8 @@ def _scored(request_id: str, rows: int = 1, ts: float | None = None, arm: str = 
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def log_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'predictions.db'}"
-        return
-    url, drop = create_postgres_database()
-    try:
-        yield to_libpq_url(url)  # a plain postgresql:// URL, as a user would give it
-    finally:
-        drop()
-
-
-def test_predictions_and_labels_round_trip(log_url):
-    log = PredictionLog(log_url)
+def test_predictions_and_labels_round_trip(database_url):
+    log = PredictionLog(database_url)
     log.record(_scored("a", rows=2))
     log.record(_scored("b"))
     log.record(_scored("b", arm="shadow"))
@@ -76,8 +59,8 @@ def test_predictions_and_labels_round_trip(log_url):
     assert window["output"][0] == {"label": True}
 
 
-def test_feedback_for_an_unknown_request_stores_nothing_and_names_it(log_url):
-    log = PredictionLog(log_url)
+def test_feedback_for_an_unknown_request_stores_nothing_and_names_it(database_url):
+    log = PredictionLog(database_url)
     log.record(_scored("known"))
     with pytest.raises(NotFoundError, match="nope"):
         log.add_feedback([Label("known", "True"), Label("nope", "True")])
@@ -139,10 +122,9 @@ def test_a_label_that_cannot_fit_the_task_is_refused(label, task):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, sqlite_template, breast_cancer_csv):
     """A promoted binary model: (settings, project file, one record to score)."""
-    folder = tmp_path_factory.mktemp("logged")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    config = write_project(
-        folder,
+    model = promoted(
+        tmp_path_factory.mktemp("logged"),
+        sqlite_template,
         f"""
 name: logged
 data: {breast_cancer_csv}
@@ -151,9 +133,7 @@ task: binary
 candidates: [{{name: linear, estimator: linear}}]
 """,
     )
-    report = train_project(load_spec(config), settings)
-    register(settings, "logged")
-    promote(settings, "logged")
+    settings, config, report = model.settings, model.config, model.report
     columns = list(report.best.pipeline.feature_names_in_)
     return settings, config, {c: None for c in columns} | {columns[0]: 14.0}
 

@@ -14,12 +14,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from champion.registry import promote, register
 from champion.serving.app import create_app
-from champion.settings import Settings
-from champion.spec import load_spec
-from champion.training import prepare, train_project
-from conftest import sqlite_store, write_project
+from champion.training import prepare
+from conftest import promoted
 from serving_helpers import free_port, running
 
 pytestmark = pytest.mark.integration
@@ -31,10 +28,9 @@ MAX_BODY = 50_000
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
     """A promoted binary model on a SQLite store: (settings, name, pipeline, holdout rows)."""
-    folder = tmp_path_factory.mktemp("serving")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    config = write_project(
-        folder,
+    model = promoted(
+        tmp_path_factory.mktemp("serving"),
+        sqlite_template,
         f"""
 name: cancer
 data: {breast_cancer_csv}
@@ -44,10 +40,7 @@ positive_class: malignant
 candidates: [{{name: linear, estimator: linear}}]
 """,
     )
-    project = load_spec(config)
-    report = train_project(project, settings)
-    register(settings, "cancer")
-    promote(settings, "cancer")
+    settings, project, report = model.settings, model.project, model.report
     context = prepare(project)
     holdout = context.table.frame.iloc[context.split.test]
     return settings, "cancer", report.best.pipeline, holdout
