@@ -97,19 +97,49 @@ class MonitorReport:
         }
 
 
-def build_report(settings: Settings, name: str, policy: MonitoringSpec) -> MonitorReport:
+@dataclass(frozen=True)
+class Reference:
+    """What a version is compared with: its metadata, training profile and holdout."""
+
+    meta: dict
+    profile: dict
+    features: FeatureSet
+    holdout_inputs: pd.DataFrame
+
+
+def load_reference(settings: Settings, name: str, version: str, run_id: str) -> Reference:
+    """Download version ``version``'s metadata, profile and holdout (once per version:
+    they never change, so a caller that reports repeatedly keeps them)."""
+    with use_tracking(settings), translate_errors():
+        meta = mlflow.models.get_model_info(f"models:/{name}/{version}").metadata["champion"]
+        profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}")
+        holdout_rows = download_holdout(run_id)
+    features = FeatureSet.from_dict(meta["features"])
+    return Reference(meta, profile, features, model_inputs(holdout_rows, features))
+
+
+def build_report(
+    settings: Settings,
+    name: str,
+    policy: MonitoringSpec,
+    references: dict[str, Reference] | None = None,
+) -> MonitorReport:
     """Drift and performance of model ``name`` over the policy's window of the log.
+
+    Args:
+        references: version → its :class:`Reference`, filled as versions are met
+            (the server keeps one between runs); None: download afresh.
 
     Raises:
         NotFoundError: no such model or no champion alias.
     """
     champion = require_alias(settings, name, "champion")
     version = str(champion.version)
-    with use_tracking(settings), translate_errors():
-        meta = mlflow.models.get_model_info(f"models:/{name}/{version}").metadata["champion"]
-        profile = mlflow.artifacts.load_dict(f"runs:/{champion.run_id}/{PROFILE_ARTIFACT}")
-        holdout_rows = download_holdout(champion.run_id)
-    features = FeatureSet.from_dict(meta["features"])
+    references = {} if references is None else references
+    if version not in references:
+        references[version] = load_reference(settings, name, version, champion.run_id)
+    reference = references[version]
+    meta, profile, features = reference.meta, reference.profile, reference.features
     window = _window(settings, name, policy)
     mine = window[(window["version"] == version) & (window["arm"] != "shadow")]
     # An empty window is a verdict too ("no rows"), never an error or a NaN.
@@ -119,7 +149,7 @@ def build_report(settings: Settings, name: str, policy: MonitoringSpec) -> Monit
         features,
         policy.drift,
         predictions=_predictions(mine, meta["task"]),
-        reference_rows=model_inputs(holdout_rows, features),
+        reference_rows=reference.holdout_inputs,
     )
     holdout = _holdout_metrics(settings, name, set(window["version"]) | {version})
     performance = live_performance(

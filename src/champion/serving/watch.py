@@ -38,6 +38,7 @@ class ServerMonitor:
         self.report: MonitorReport | None = None
         self._counts = (metrics.answered, metrics.server_errors)
         self._running = threading.Lock()  # one run at a time; close() waits for it
+        self._references: dict = {}  # version → its profile and holdout, downloaded once
 
     def refresh(self) -> MonitorReport:
         """One monitoring run (blocking: call it in a thread). Errors propagate; the
@@ -46,7 +47,7 @@ class ServerMonitor:
             return self._refresh()
 
     def _refresh(self) -> MonitorReport:
-        report = build_report(self.settings, self.name, self.policy)
+        report = build_report(self.settings, self.name, self.policy, self._references)
         signals = signals_of(report) | {"error_rate": self._error_rate()}
         fired = self.alerter.process(signals, self.name, report.version)
         for event in fired:
