@@ -237,15 +237,32 @@ def _serve(project, tmp_path, log_path):
         except httpx.TransportError:
             time.sleep(0.2)
     with httpx.Client() as client:
-        for _ in range(90):  # the writer wakes at each 10 rows (half the bound)...
-            assert client.post(f"{url}/predict", json=record).status_code == 200
-        deadline = time.monotonic() + 30
-        while _logged(log_path) < 90:  # (its last write may take a moment on a busy machine)
-            assert time.monotonic() < deadline, "the writer did not write the 90 rows"
-            time.sleep(0.1)
-        for _ in range(5):  # ...so these 5 stay in the buffer: nothing wakes it now
-            assert client.post(f"{url}/predict", json=record).status_code == 200
-    return process
+
+        def send(count: int) -> None:
+            for _ in range(count):
+                assert client.post(f"{url}/predict", json=record).status_code == 200
+
+        # The writer wakes when 10 rows (half the bound) are buffered and takes all it
+        # finds, so after 90 requests fewer than 10 are left once it is idle...
+        send(90)
+        buffered = _settled(log_path, sent=90)
+        # ...and topping them up to 9 leaves exactly 9 that nothing will write.
+        send(9 - buffered)
+    return process, 90 + 9 - buffered
+
+
+def _settled(path, sent: int) -> int:
+    """Wait until the writer is idle (fewer than 10 rows left, none written for half a
+    second); return how many rows are still buffered."""
+    deadline = time.monotonic() + 30
+    previous = -1
+    while True:
+        logged = _logged(path)
+        if sent - logged < 10 and logged == previous:
+            return sent - logged
+        assert time.monotonic() < deadline, f"the writer did not settle ({logged} of {sent})"
+        previous = logged
+        time.sleep(0.5)
 
 
 def _logged(path) -> int:
@@ -255,20 +272,20 @@ def _logged(path) -> int:
 
 def test_sigterm_writes_every_buffered_prediction(project, tmp_path):
     path = tmp_path / "log.db"
-    process = _serve(project, tmp_path, path)
+    process, sent = _serve(project, tmp_path, path)
     process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal it caught.
     assert process.wait(30) in (0, -signal.SIGTERM)
-    assert _logged(path) == 95
+    assert _logged(path) == sent
 
 
 def test_kill_9_loses_at_most_the_buffer_bound(project, tmp_path):
     path = tmp_path / "log.db"
-    process = _serve(project, tmp_path, path)
+    process, sent = _serve(project, tmp_path, path)
     process.kill()
     process.wait(30)
-    lost = 95 - _logged(path)
-    assert lost == 5  # what was buffered, never more than the bound of 20
+    lost = sent - _logged(path)
+    assert lost == 9  # what was buffered, never more than the bound of 20
 
 
 def test_no_log_means_no_log_and_feedback_says_so(project):
