@@ -162,10 +162,10 @@ def side_champion(folder: Path) -> dict:
     """Profile the reference, then time ``compute_drift`` on the window (this process)."""
     import pandas as pd
 
-    from champion.features import FeatureSet
     from champion.monitoring.drift import compute_drift
-    from champion.profile import build_profile
-    from champion.spec import DriftSpec
+    from champion.project.features import FeatureSet
+    from champion.project.profile import build_profile
+    from champion.project.spec import DriftSpec
 
     features = FeatureSet(numeric=NUMERIC, categorical=CATEGORICAL)
     reference = pd.DataFrame(load(folder, "reference"))

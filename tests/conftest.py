@@ -7,10 +7,8 @@ its fresh database live for the whole session.
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,15 +16,10 @@ import pytest
 from mlflow import MlflowClient
 from sklearn import datasets
 
-from champion.registry import promote, register
+from champion.registry.tracking import quiet_mlflow
 from champion.settings import Settings
-from champion.spec import Project, load_spec
-from champion.tracking import quiet_mlflow
-from champion.training import TrainingReport, train_project
-from tracking_server import MlflowServer, create_postgres_database, to_libpq_url
-
-REPO = Path(__file__).resolve().parents[1]
-POKEMON = REPO / "data" / "pokemon"
+from support.projects import sqlite_store
+from support.tracking_server import MlflowServer, create_postgres_database, to_libpq_url
 
 quiet_mlflow()
 
@@ -49,13 +42,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "mlflow.db"
     MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
     return path
-
-
-def sqlite_store(folder: Path, template: Path) -> dict[str, str]:
-    """The environment of a fresh SQLite tracking store in ``folder``."""
-    path = folder / "mlflow.db"
-    shutil.copyfile(template, path)
-    return {"MLFLOW_TRACKING_URI": f"sqlite:///{path}"}
 
 
 @pytest.fixture(params=["sqlite", "server"])
@@ -116,35 +102,6 @@ def diabetes_csv(data_dir: Path) -> Path:
     return _write(
         datasets.load_diabetes(as_frame=True, scaled=False).frame, data_dir, "diabetes.csv"
     )
-
-
-def write_project(folder: Path, text: str) -> Path:
-    """Write ``champion.yaml`` into ``folder`` and return its path."""
-    path = folder / "champion.yaml"
-    path.write_text(text)
-    return path
-
-
-@dataclass(frozen=True)
-class Promoted:
-    """A model trained, registered and promoted by :func:`promoted`."""
-
-    settings: Settings
-    config: Path
-    project: Project
-    report: TrainingReport
-
-
-def promoted(folder: Path, template: Path, project_text: str) -> Promoted:
-    """A fresh SQLite store in ``folder``, the project written there and trained, its
-    best candidate registered and promoted: where a serving test starts."""
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, template))
-    config = write_project(folder, project_text)
-    project = load_spec(config)
-    report = train_project(project, settings)
-    register(settings, project.spec.name)
-    promote(settings, project.spec.name)
-    return Promoted(settings, config, project, report)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from champion.cli import run
-from conftest import REPO, sqlite_store, write_project
+from support.projects import REPO, sqlite_store, write_project
 
 VALID = """
 name: cli_test

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from champion.registry.tracking import client, use_tracking
 from champion.settings import Settings
-from champion.tracking import client, use_tracking
 
 
 def test_default_store_is_a_sqlite_file_in_the_project_folder(tmp_path: Path):

@@ -21,8 +21,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from champion.errors import ChampionError, PromotionRefused
+from champion.project.spec import Project, load_spec
 from champion.settings import Settings
-from champion.spec import Project, load_spec
 
 app = typer.Typer(
     name="champion",
@@ -77,7 +77,7 @@ def train(
     """Fit every candidate of the project, one MLflow run each, and rank them."""
     project = _project(config)
     settings = _settings_for(config)
-    from champion.training import train_project
+    from champion.training.train import train_project
 
     _quiet()
     with _progress() as progress:
@@ -117,7 +117,7 @@ def compare(
 ) -> None:
     """Rank the candidate runs by the primary metric, with the other metrics beside."""
     name = _model_name(model, config)
-    from champion.registry import compare as compare_runs
+    from champion.registry.lifecycle import compare as compare_runs
 
     _quiet()
     rows = compare_runs(_settings_for(config), name, limit=limit)
@@ -149,7 +149,7 @@ def register(
     if best and run:
         raise typer.BadParameter("give --best or --run, not both")
     name = _model_name(model, config)
-    from champion.registry import register as register_version
+    from champion.registry.lifecycle import register as register_version
 
     _quiet()
     version = register_version(_settings_for(config), name, run_id=run, description=description)
@@ -172,7 +172,7 @@ def promote(
     """
     policy = _project(config).spec.promotion if config.is_file() else None
     name = _model_name(model, config)
-    from champion.registry import promote as run_gate
+    from champion.registry.lifecycle import promote as run_gate
 
     _quiet()
     try:
@@ -192,7 +192,7 @@ def rollback(
 ) -> None:
     """Give alias 'champion' back to the previous champion."""
     name = _model_name(model, config)
-    from champion.registry import rollback as do_rollback
+    from champion.registry.lifecycle import rollback as do_rollback
 
     _quiet()
     version = do_rollback(_settings_for(config), name, reason=reason)
@@ -207,7 +207,7 @@ def models(
 ) -> None:
     """List registered versions: aliases, description and key metrics."""
     name = model or (_project(config).spec.name if config.is_file() else None)
-    from champion.registry import list_versions
+    from champion.registry.lifecycle import list_versions
 
     _quiet()
     rows = list_versions(_settings_for(config), name)
@@ -427,7 +427,7 @@ def monitor(
     """Drift of the logged inputs against the training profile, and live performance
     on the labelled predictions. Exits 1 when drift or a degradation crosses the
     project file's monitoring policy, 0 otherwise, so a scheduler can act on it."""
-    from champion.spec import MonitoringSpec
+    from champion.project.spec import MonitoringSpec
 
     policy = _project(config).spec.monitoring if config.is_file() else MonitoringSpec()
     if last is not None:
@@ -546,7 +546,7 @@ def demo(
 def _quiet() -> None:
     """Silence MLflow's INFO chatter; only once MLflow is needed (importing it is slow,
     and a mistyped project file should be reported at once)."""
-    from champion.tracking import quiet_mlflow
+    from champion.registry.tracking import quiet_mlflow
 
     quiet_mlflow()
 

@@ -17,10 +17,10 @@ from rich.console import Console
 from rich.progress import Progress
 
 from champion.errors import PromotionRefused
-from champion.registry import compare, list_versions, promote, register
+from champion.project.spec import Project
+from champion.registry.lifecycle import compare, list_versions, promote, register
 from champion.settings import Settings
-from champion.spec import Project
-from champion.training import train_project
+from champion.training.train import train_project
 
 # From a clone, the example sits two folders above the package (src/champion).
 _REPO = Path(__file__).resolve().parents[2]

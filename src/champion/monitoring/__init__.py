@@ -1,1 +1,6 @@
-"""Monitoring: the prediction log, feedback, drift, live performance and alerts."""
+"""Monitoring: the prediction log, feedback, drift, live performance and alerts.
+
+May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,
+``champion.project`` and ``champion.registry``. Never training or serving: the server
+calls monitoring, not the other way round.
+"""

@@ -65,7 +65,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 
 from champion.monitoring.log import _engine, engine_url
-from champion.spec import FALLING, AlertRule, AlertsSpec
+from champion.project.spec import FALLING, AlertRule, AlertsSpec
 
 log = logging.getLogger("champion.alerts")
 

@@ -1,12 +1,12 @@
 """Data drift: a window of logged inputs (and predictions) against the training profile.
 
 :func:`compute_drift` compares each model input of the current window with the
-reference profile logged with the model version (:mod:`champion.profile`) and returns
+reference profile logged with the model version (:mod:`champion.project.profile`) and returns
 a :class:`DriftReport`: one :class:`FeatureDrift` verdict per feature, one for the
 predictions, one for a multivariate domain classifier, and the dataset verdict.
 
 Tests, by kind (``policy`` is the project file's ``monitoring.drift``,
-:class:`~champion.spec.DriftSpec`; the defaults follow Evidently's, including how it
+:class:`~champion.project.spec.DriftSpec`; the defaults follow Evidently's, including how it
 picks a test from the reference size)::
 
     kind          test (``test`` / Evidently ``stattest``)      drift when
@@ -71,16 +71,16 @@ import pandas as pd
 from scipy import special, stats
 
 from champion.errors import DataError
-from champion.features import FeatureSet
-from champion.profile import (
+from champion.project.features import FeatureSet
+from champion.project.profile import (
     PROFILE_VERSION,
     SAMPLE_SIZE,
     decode_sample,
     prediction_series,
     tokenize,
 )
-from champion.spec import DriftSpec
-from champion.transformers import MISSING, canonical_category, is_missing
+from champion.project.spec import DriftSpec
+from champion.project.transformers import MISSING, canonical_category, is_missing
 
 MAX_TEXT_DOCS = 20_000  # tokenising is Python-speed; 20,000 documents pin shares to ±0.5%
 DOMAIN_ROWS = 5_000  # the domain classifier's balanced sample (half reference, half current)
@@ -179,7 +179,7 @@ def compute_drift(
 
     Args:
         profile: the reference profile logged with the model version
-            (:func:`champion.profile.build_profile`, version 1 or 2).
+            (:func:`champion.project.profile.build_profile`, version 1 or 2).
         current: the window, column by column as the server logs them: numeric columns
             float with NaN, categorical ones strings or None, text strings or None.
             A feature absent from ``current`` counts as missing on every row.
@@ -771,7 +771,7 @@ def _reference_counts(summary: dict, version: int) -> tuple[dict[str, float], fl
 
 
 def _category_counts(values) -> dict[str, int]:
-    """Counts per category as :class:`~champion.transformers.AsCategories` spells them
+    """Counts per category as :class:`~champion.project.transformers.AsCategories` spells them
     (``1``, ``1.0`` and ``"1"`` are one; every kind of missing is ``MISSING``).
 
     Counting happens on the raw values, and only the distinct values are respelled.

@@ -14,8 +14,8 @@ import pandas as pd
 
 from champion.errors import DataError, RequestError
 from champion.monitoring.log import Label, PredictionLog, normalize_label
+from champion.registry.tracking import translate_errors, use_tracking
 from champion.settings import Settings
-from champion.tracking import translate_errors, use_tracking
 
 
 def model_task(settings: Settings, name: str, alias: str = "champion") -> str:

@@ -23,16 +23,22 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from champion.features import FeatureSet, model_inputs
+from champion import artifacts
 from champion.monitoring.drift import DriftReport, compute_drift
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import LivePerformance, live_performance
-from champion.registry import download_holdout, require_alias
+from champion.project.features import FeatureSet, model_inputs
+from champion.project.spec import MonitoringSpec
+from champion.project.transformers import canonical_category
+from champion.registry.lifecycle import require_alias
+from champion.registry.tracking import (
+    ROLE_TAG,
+    client,
+    ensure_experiment,
+    translate_errors,
+    use_tracking,
+)
 from champion.settings import Settings
-from champion.spec import MonitoringSpec
-from champion.tracking import ROLE_TAG, client, ensure_experiment, translate_errors, use_tracking
-from champion.training import PROFILE_ARTIFACT
-from champion.transformers import canonical_category
 
 MONITOR_ROLE = "monitor"
 
@@ -112,8 +118,8 @@ def load_reference(settings: Settings, name: str, version: str, run_id: str) -> 
     they never change, so a caller that reports repeatedly keeps them)."""
     with use_tracking(settings), translate_errors():
         meta = mlflow.models.get_model_info(f"models:/{name}/{version}").metadata["champion"]
-        profile = mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}")
-        holdout_rows = download_holdout(run_id)
+        profile = artifacts.load_profile(run_id)
+        holdout_rows = artifacts.load_holdout(run_id)
     features = FeatureSet.from_dict(meta["features"])
     return Reference(meta, profile, features, model_inputs(holdout_rows, features))
 

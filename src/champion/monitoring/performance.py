@@ -2,7 +2,7 @@
 model version and arm, and the drop against the version's own holdout metrics
 (concept drift: the world changed, not only its inputs).
 
-The metrics are :func:`champion.metrics.evaluate`'s, the ones training logs, so a live
+The metrics are :func:`champion.project.metrics.evaluate`'s, the ones training logs, so a live
 value and its holdout value are the same computation on different rows.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from champion.metrics import direction_of, evaluate
-from champion.transformers import canonical_category
+from champion.project.metrics import direction_of, evaluate
+from champion.project.transformers import canonical_category
 
 
 @dataclass(frozen=True)

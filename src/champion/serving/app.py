@@ -40,6 +40,7 @@ from champion.errors import ChampionError, RequestError
 from champion.monitoring.dashboard import render_dashboard
 from champion.monitoring.log import LogOptions, PredictionLog, Scored, parse_labels
 from champion.monitoring.performance import performance_over_time
+from champion.project.spec import MonitoringSpec
 from champion.serving.deployment import (
     CHAMPION,
     FAILED,
@@ -57,7 +58,6 @@ from champion.serving.page import render_page
 from champion.serving.protocol import Rows, parse_invocations, parse_json, parse_records
 from champion.serving.watch import ServerMonitor
 from champion.settings import Settings
-from champion.spec import MonitoringSpec
 
 log = logging.getLogger("champion.serving")
 

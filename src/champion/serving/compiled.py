@@ -7,7 +7,7 @@ answer the same. Anything it cannot convert, or that answers differently, raises
 :class:`NotCompilable` with the reason, so the server falls back to scikit-learn.
 
 A :class:`CompiledModel` takes the model's inputs column by column, as
-:func:`champion.features.model_inputs` produces them, and answers what
+:func:`champion.project.features.model_inputs` produces them, and answers what
 ``pipeline.predict`` / ``pipeline.predict_proba`` answer: the same labels (same
 dtype), values, tag indicator rows and probabilities.
 
@@ -51,8 +51,8 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from champion.features import FeatureSet
-from champion.transformers import (
+from champion.project.features import FeatureSet
+from champion.project.transformers import (
     MISSING,
     AsCategories,
     OutlierCapper,
@@ -259,7 +259,7 @@ def _strings(values, kind: str) -> np.ndarray:
 
 
 def columns_of(frame: pd.DataFrame, features: FeatureSet) -> dict[str, np.ndarray]:
-    """A :func:`~champion.features.model_inputs` DataFrame as ``{column: 1-D array}``:
+    """A :func:`~champion.project.features.model_inputs` DataFrame as ``{column: 1-D array}``:
     float64 for numeric columns, object arrays of str (None for missing) for the rest."""
     columns = {}
     for column in features.columns:

@@ -2,7 +2,7 @@
 
 :func:`to_inputs` gives each model input column as one NumPy array: float64 for
 numbers (NaN for missing), object arrays of strings (None for missing) for categories
-and text. The conversions are :func:`champion.features.model_inputs`'s, value by value,
+and text. The conversions are :func:`champion.project.features.model_inputs`'s, value by value,
 so a served model sees exactly what it saw in training; :func:`as_frame` gives the same
 thing as the DataFrame a scikit-learn pipeline takes.
 """
@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from champion.errors import RequestError
-from champion.features import FeatureSet
+from champion.project.features import FeatureSet
+from champion.project.transformers import canonical_category, is_missing
 from champion.serving.protocol import Rows
-from champion.transformers import canonical_category, is_missing
 
 Inputs = dict[str, np.ndarray]
 
@@ -46,7 +46,7 @@ def to_inputs(rows: Rows, features: FeatureSet) -> Inputs:
 
 
 def as_frame(inputs: Inputs) -> pd.DataFrame:
-    """The inputs as the DataFrame :func:`champion.features.model_inputs` would give."""
+    """The inputs as the DataFrame :func:`champion.project.features.model_inputs` would give."""
     # The dtype explicitly: pandas 3 would turn object arrays into its own str dtype.
     return pd.DataFrame({c: pd.Series(v, dtype=v.dtype) for c, v in inputs.items()})
 

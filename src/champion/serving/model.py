@@ -18,16 +18,16 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from champion import artifacts
 from champion.errors import ChampionError, RequestError
-from champion.explain import NoFastExplainer, shap_values
-from champion.features import FeatureSet, model_inputs
-from champion.registry import download_holdout, require_alias
+from champion.project.features import FeatureSet, model_inputs
+from champion.project.spec import CLASSIFICATION_TASKS
+from champion.registry.lifecycle import require_alias
+from champion.registry.tracking import client, translate_errors, use_tracking
 from champion.serving.inputs import Inputs, as_frame, to_inputs
 from champion.serving.protocol import Rows
 from champion.settings import Settings
-from champion.spec import CLASSIFICATION_TASKS
-from champion.tracking import client, translate_errors, use_tracking
-from champion.training import EXAMPLES_ARTIFACT, PROFILE_ARTIFACT
+from champion.training.explain import NoFastExplainer, shap_values
 
 if TYPE_CHECKING:  # importing skl2onnx and onnx costs a second; only when compiling
     from champion.serving.compiled import CompiledModel
@@ -207,9 +207,9 @@ def load_served_model(
         pipeline = mlflow.sklearn.load_model(local)
         example = logged.load_input_example(local)
         run_id = logged.run_id
-        profile = _load_profile(run_id)
-        examples = _load_examples(run_id)
-        background = download_holdout(run_id).head(BACKGROUND_ROWS)
+        profile = artifacts.load_profile(run_id) if run_id else {}
+        examples = artifacts.load_examples(run_id) if run_id else []
+        background = artifacts.load_holdout(run_id).head(BACKGROUND_ROWS)
     features = FeatureSet.from_dict(meta["features"])
     model = ServedModel(
         name=name,
@@ -274,14 +274,3 @@ def check_on_example(model: ServedModel, example: pd.DataFrame | None) -> None:
         raise ChampionError(f"version {model.version} predicted classes it does not know")
     if model.task == "regression" and not np.isfinite(predictions.astype(float)).all():
         raise ChampionError(f"version {model.version} predicted non-finite values")
-
-
-def _load_profile(run_id: str | None) -> dict:
-    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE_ARTIFACT}") if run_id else {}
-
-
-def _load_examples(run_id: str | None) -> list[dict]:
-    try:
-        return mlflow.artifacts.load_dict(f"runs:/{run_id}/{EXAMPLES_ARTIFACT}") if run_id else []
-    except mlflow.exceptions.MlflowException:  # trained before examples were logged
-        return []

@@ -27,8 +27,8 @@ import math
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from champion.project.transformers import MISSING, canonical_category
 from champion.serving.model import ServedModel
-from champion.transformers import MISSING, canonical_category
 
 TOP_CONTRIBUTIONS = 10
 HINT_WORDS = 8

@@ -16,9 +16,9 @@ import time
 
 from champion.monitoring.alerts import Alerter, AlertStore, evaluate
 from champion.monitoring.monitor import MonitorReport, build_report, signals_of
+from champion.project.spec import MonitoringSpec
 from champion.serving.metrics import ServerMetrics
 from champion.settings import Settings
-from champion.spec import MonitoringSpec
 
 log = logging.getLogger("champion.serving")
 

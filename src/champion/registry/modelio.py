@@ -1,0 +1,73 @@
+"""Save and load champion models as MLflow scikit-learn models.
+
+Models are stored with skops, not pickle: skops refuses to load any type it was not
+told to trust, so :func:`log_pipeline` lists the types explicitly (and refuses a
+model that needs a type from outside scikit-learn, NumPy, SciPy and champion). The
+champion package travels with the model (``code_paths``) so its transformers load
+wherever MLflow loads the model.
+"""
+
+from __future__ import annotations
+
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import skops.io
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+
+import champion
+from champion.errors import SpecError
+
+TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "champion.", "builtins.", "collections.")
+MODEL_NAME = "model"
+INPUT_EXAMPLE_ROWS = 5
+# What loading the model needs. Listed, not inferred: MLflow's inference starts a
+# subprocess per model (about 12 s here) and cannot see through uv's venv to pip.
+RUNTIME_DISTRIBUTIONS = ("mlflow", "scikit-learn", "numpy", "scipy", "pandas", "skops")
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements of a logged model: the versions it was trained with."""
+    return [f"{name}=={version(name)}" for name in RUNTIME_DISTRIBUTIONS]
+
+
+def trusted_types(pipeline: Pipeline) -> list[str]:
+    """The types skops must trust to load ``pipeline``, checked against an allow-list.
+
+    Raises:
+        SpecError: the model holds a type from outside the allow-listed modules.
+    """
+    needed = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
+    foreign = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
+    if foreign:
+        raise SpecError(
+            f"the model holds types champion cannot vouch for when loading with skops: {foreign}; "
+            f"only {', '.join(m.rstrip('.') for m in TRUSTED_MODULES)} are trusted"
+        )
+    return sorted(needed)
+
+
+def log_pipeline(pipeline: Pipeline, X_train: pd.DataFrame, metadata: dict) -> str:
+    """Log ``pipeline`` to the active run; return its model URI (``models:/m-...``)."""
+    example = X_train.head(INPUT_EXAMPLE_ROWS)
+    with warnings.catch_warnings():
+        # Inputs are float64 and strings by construction (features.model_inputs);
+        # MLflow's hint about integer columns concerns the output labels only.
+        warnings.filterwarnings("ignore", message=".*integer column", category=UserWarning)
+        signature = infer_signature(X_train, pipeline.predict(X_train.head(200)))
+    info = mlflow.sklearn.log_model(
+        pipeline,
+        name=MODEL_NAME,
+        signature=signature,
+        input_example=example,
+        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_SKOPS,
+        skops_trusted_types=trusted_types(pipeline),
+        code_paths=[str(Path(champion.__file__).parent)],
+        metadata=metadata,
+        pip_requirements=pip_requirements(),
+    )
+    return info.model_uri

@@ -1,0 +1,10 @@
+"""Training: fit every candidate of a project, each one a fully logged MLflow run.
+
+Owns ``train`` (:func:`~champion.training.train.train_project`: split, fit, search,
+evaluate, log), ``explain`` (SHAP values and feature importance) and ``plots`` (the
+figures logged with a run).
+
+May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,
+``champion.project`` and ``champion.registry`` (to log a model and reach the store).
+Nothing imports training except the CLI, the demo and serving's ``/explain``.
+"""

@@ -1,0 +1,496 @@
+"""Fit every candidate of a project, one MLflow run each.
+
+:func:`train_project` is the library call behind ``champion train``. Each candidate's
+run logs its parameters, holdout metrics, fit time, the dataset as a run input, the
+model (skops, with signature and input example), plots, feature importance, SHAP
+values and the reference profile of the training data. A candidate with a search
+space runs an Optuna study first, one nested run per trial.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+from sklearn.utils._param_validation import InvalidParameterError
+
+import champion
+from champion import artifacts
+from champion.errors import SpecError
+from champion.project.candidates import default_candidates, make_estimator, suggest_params
+from champion.project.data import Table, load_table
+from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
+from champion.project.metrics import (
+    DEFAULT_PRIMARY,
+    METRICS_BY_TASK,
+    direction_of,
+    evaluate,
+    rank_key,
+)
+from champion.project.profile import build_profile
+from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, Project
+from champion.project.splits import Split, cv_folds, make_split
+from champion.project.targets import Target, prepare_target
+from champion.registry.modelio import log_pipeline
+from champion.registry.tracking import PROJECT_TAG, ROLE_TAG, ensure_experiment, use_tracking
+from champion.settings import Settings
+from champion.training import explain, plots
+
+SHAP_ROWS = 50
+DEFAULT_EXAMPLES = 3
+
+
+@dataclass(frozen=True)
+class CandidateResult:
+    """One trained candidate: its run, its holdout metrics and its logged model."""
+
+    name: str
+    run_id: str
+    metrics: dict[str, float]
+    model_uri: str
+    params: dict = field(default_factory=dict)
+    pipeline: Pipeline | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class TrainingReport:
+    """Every candidate of one ``train`` call, best first by the primary metric."""
+
+    experiment_id: str
+    metric: str
+    direction: str
+    candidates: list[CandidateResult]
+
+    @property
+    def best(self) -> CandidateResult:
+        return self.candidates[0]
+
+
+@dataclass
+class _Context:
+    """What every candidate of one training call shares."""
+
+    project: Project
+    table: Table
+    features: FeatureSet
+    inputs: pd.DataFrame
+    target: Target
+    split: Split
+    metric: str
+    direction: str
+
+    @property
+    def spec(self):
+        return self.project.spec
+
+    def part(self, positions):
+        return self.inputs.iloc[positions], self.target.y[positions]
+
+
+Progress = Callable[[str, int, int], None]
+"""Progress callback: (what, done, total)."""
+
+
+def primary_metric(project: Project) -> tuple[str, str]:
+    """The primary metric and its direction, checked against the task's metrics."""
+    spec = project.spec
+    metric = spec.metric or DEFAULT_PRIMARY[spec.task]
+    allowed = METRICS_BY_TASK[spec.task]
+    if metric not in allowed:
+        raise SpecError(
+            f"metric: '{metric}' is not a {spec.task} metric; choose one of {', '.join(allowed)}",
+            field="metric",
+        )
+    return metric, spec.direction or direction_of(metric)
+
+
+def prepare(project: Project) -> _Context:
+    """Load the data, resolve features and target, cut the holdout. No tracking yet."""
+    spec = project.spec
+    metric, direction = primary_metric(project)
+    table = load_table(project)
+    target = prepare_target(table.frame, spec)
+    frame = table.frame[target.keep].reset_index(drop=True)
+    features = resolve_features(frame, spec.features, spec.target_columns)
+    inputs = model_inputs(frame, features)
+    labels = None if spec.task in ("regression", "multilabel") else pd.Series(target.y)
+    split = make_split(frame, labels, spec.split, spec.task, spec.seed)
+    build_preprocessor(features, spec.preprocessing)  # its errors now, before any run
+    _check_examples(spec.examples, features)
+    table = Table(frame, table.source, table.files, table.filter, table.digest)
+    return _Context(project, table, features, inputs, target, split, metric, direction)
+
+
+def candidates_of(project: Project, n_rows: int) -> list[CandidateSpec]:
+    """The project's candidates, or the task's defaults; each checked to construct."""
+    spec = project.spec
+    chosen = spec.candidates or default_candidates(spec.task, n_rows)
+    for candidate in chosen:
+        make_estimator(candidate, spec.task, spec.seed)
+    return chosen
+
+
+def train_project(
+    project: Project,
+    settings: Settings,
+    *,
+    only: list[str] | None = None,
+    progress: Progress | None = None,
+) -> TrainingReport:
+    """Fit every candidate (or those named in ``only``) and log one run each.
+
+    Raises:
+        SpecError, DataError: before any run starts, for anything in the project file
+            or the data that cannot work.
+    """
+    context = prepare(project)
+    candidates = candidates_of(project, len(context.inputs))
+    if only:
+        unknown = sorted(set(only) - {c.name for c in candidates})
+        if unknown:
+            raise SpecError(
+                f"--only: no candidate named {unknown}; candidates are: "
+                f"{', '.join(c.name for c in candidates)}",
+                field="only",
+            )
+        candidates = [c for c in candidates if c.name in only]
+    progress = progress or (lambda what, done, total: None)
+    with use_tracking(settings):
+        experiment_id = ensure_experiment(settings, project.spec.name)
+        results = []
+        for index, candidate in enumerate(candidates):
+            progress(f"{candidate.name}", index, len(candidates))
+            results.append(_train_candidate(context, candidate, experiment_id, progress))
+        progress("done", len(candidates), len(candidates))
+    ranked = sorted(
+        results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
+    )
+    return TrainingReport(experiment_id, context.metric, context.direction, ranked)
+
+
+def build_pipeline(
+    context: _Context, candidate: CandidateSpec, params: dict | None = None
+) -> Pipeline:
+    """Preprocessing and estimator in one Pipeline: the whole model, nothing outside."""
+    spec = context.spec
+    return Pipeline(
+        [
+            ("preprocess", build_preprocessor(context.features, spec.preprocessing)),
+            ("model", make_estimator(candidate, spec.task, spec.seed, params)),
+        ]
+    )
+
+
+def _train_candidate(
+    context: _Context, candidate: CandidateSpec, experiment_id: str, progress
+) -> CandidateResult:
+    spec = context.spec
+    tags = {
+        ROLE_TAG: "candidate",
+        PROJECT_TAG: spec.name,
+        "champion.candidate": candidate.name,
+        "champion.task": spec.task,
+        "champion.primary_metric": context.metric,
+        "champion.direction": context.direction,
+        "champion.data_digest": context.table.digest,
+        "mlflow.note.content": spec.description,  # MLflow's run description
+    }
+    with mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run:
+        params = dict(candidate.params)
+        if candidate.search is not None:
+            params |= _search(context, candidate, experiment_id, progress)
+        pipeline = build_pipeline(context, candidate, params)
+        X_train, y_train = context.part(context.split.train)
+        X_test, y_test = context.part(context.split.test)
+        started = time.perf_counter()
+        _fit(pipeline, X_train, y_train, candidate)
+        fit_time = time.perf_counter() - started
+        metrics = _holdout_metrics(context, pipeline, X_test, y_test)
+        mlflow.log_params(_params_to_log(context, candidate, pipeline))
+        mlflow.log_metrics(metrics | {"fit_time_s": fit_time})
+        _log_datasets(context)
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp))
+            mlflow.log_artifacts(tmp)
+        model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate))
+        mlflow.set_tag("champion.model_uri", model_uri)
+    return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params, pipeline)
+
+
+def _fit(pipeline: Pipeline, X, y, candidate: CandidateSpec) -> None:
+    try:
+        pipeline.fit(X, y)
+    except InvalidParameterError as e:
+        raise SpecError(
+            f"candidates.{candidate.name}.params: {e}", field=f"candidates.{candidate.name}"
+        ) from None
+
+
+def _holdout_metrics(context: _Context, pipeline: Pipeline, X, y) -> dict[str, float]:
+    task = context.spec.task
+    y_pred = pipeline.predict(X)
+    proba = None
+    if task in CLASSIFICATION_TASKS and hasattr(pipeline, "predict_proba"):
+        proba = pipeline.predict_proba(X)
+    classes = getattr(pipeline, "classes_", None)
+    return evaluate(task, y, y_pred, proba, classes, context.target.pos_label)
+
+
+def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, progress) -> dict:
+    """Optuna over ``candidate.search``: one nested run per trial, scored by CV on the
+    training rows only (the holdout stays unseen until the final fit)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = context.spec
+    search = candidate.search
+    X_train, y_train = context.part(context.split.train)
+    frame_train = context.table.frame.iloc[context.split.train]
+    folds = cv_folds(
+        spec.task,
+        spec.split,
+        frame_train,
+        y_train if spec.task in CLASSIFICATION_TASKS else None,
+        spec.seed,
+    )
+
+    def objective(trial) -> float:
+        params = dict(candidate.params) | suggest_params(trial, search)
+        name = f"{candidate.name}-trial-{trial.number}"
+        with mlflow.start_run(
+            experiment_id=experiment_id, run_name=name, nested=True, tags={ROLE_TAG: "trial"}
+        ):
+            scores = []
+            for train_rows, valid_rows in folds:
+                pipeline = build_pipeline(context, candidate, params)
+                _fit(pipeline, X_train.iloc[train_rows], y_train[train_rows], candidate)
+                metrics = _holdout_metrics(
+                    context, pipeline, X_train.iloc[valid_rows], y_train[valid_rows]
+                )
+                scores.append(metrics.get(context.metric, np.nan))
+            score = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan")
+            mlflow.log_params({f"model.{k}": v for k, v in params.items()})
+            mlflow.log_metric(f"cv_{context.metric}", score)
+        progress(f"{candidate.name} trial {trial.number + 1}/{search.trials}", -1, search.trials)
+        return score
+
+    study = optuna.create_study(
+        direction=context.direction, sampler=optuna.samplers.TPESampler(seed=spec.seed)
+    )
+    study.optimize(objective, n_trials=search.trials)
+    mlflow.log_metric(f"best_cv_{context.metric}", study.best_value)
+    return study.best_params
+
+
+def _params_to_log(context: _Context, candidate: CandidateSpec, pipeline: Pipeline) -> dict:
+    spec = context.spec
+    model_params = pipeline[-1].get_params(deep=False)
+    params = {f"model.{k}": _short(v) for k, v in model_params.items()}
+    params |= {
+        "candidate": candidate.name,
+        "estimator": f"{type(pipeline[-1]).__module__}.{type(pipeline[-1]).__name__}",
+        "task": spec.task,
+        "target": ",".join(spec.target_columns),
+        "split": context.split.description,
+        "seed": spec.seed,
+        "rows.train": len(context.split.train),
+        "rows.holdout": len(context.split.test),
+        "data.filter": spec.data.filter or "",
+        "features.numeric": ",".join(context.features.numeric),
+        "features.categorical": ",".join(context.features.categorical),
+        "features.ordinal": ",".join(context.features.ordinal),
+        "features.text": ",".join(context.features.text),
+    }
+    for key, value in _flatten(spec.preprocessing.model_dump(), "preprocessing").items():
+        params[key] = value
+    if context.target.pos_label is not None:
+        params["positive_class"] = context.target.pos_label
+    return {k: _short(v) for k, v in params.items()}
+
+
+def _flatten(value, prefix: str) -> dict:
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            out |= _flatten(inner, f"{prefix}.{key}")
+        return out
+    return {prefix: value}
+
+
+def _short(value) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _log_datasets(context: _Context) -> None:
+    """The data as run inputs: the training rows and the holdout, with source and digest."""
+    spec = context.spec
+    frame = context.table.frame
+    targets = spec.target_columns[0] if len(spec.target_columns) == 1 else None
+    tags = {"filter": spec.data.filter or "", "split": context.split.description}
+    with warnings.catch_warnings():
+        # A path or glob reads as more than one kind of source to MLflow (it is local),
+        # and its schema hint about integer columns concerns the raw file, not the model.
+        warnings.simplefilter("ignore", UserWarning)
+        for rows, role in ((context.split.train, "training"), (context.split.test, "evaluation")):
+            dataset = mlflow.data.from_pandas(
+                frame.iloc[rows],
+                source=context.table.source,
+                name=f"{spec.name}-{role}",
+                targets=targets,
+            )
+            mlflow.log_input(dataset, context=role, tags=tags)
+
+
+def _write_artifacts(
+    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path
+) -> None:
+    spec = context.spec
+    task = spec.task
+    (folder / artifacts.PLOTS).mkdir()
+    y_pred = pipeline.predict(X_test)
+    if task in CLASSIFICATION_TASKS:
+        labels = list(pipeline.classes_)
+        _save(
+            plots.confusion_matrix(y_test, y_pred, labels),
+            folder / "plots" / "confusion_matrix.png",
+        )
+        if hasattr(pipeline, "predict_proba"):
+            proba = pipeline.predict_proba(X_test)
+            figure = plots.roc_curve(y_test, proba, labels, context.target.pos_label)
+            _save(figure, folder / "plots" / "roc_curve.png")
+    elif task == "regression":
+        _save(plots.residuals(y_test, y_pred), folder / "plots" / "residuals.png")
+    importance = explain.native_importance(pipeline)
+    if importance is None:
+        importance = explain.permutation_importances(
+            pipeline, X_test, y_test, _scorer(context), spec.seed
+        )
+    importance.to_csv(folder / artifacts.FEATURE_IMPORTANCE, index=False)
+    _save(plots.feature_importance(importance), folder / "plots" / "feature_importance.png")
+    _write_shap(context, pipeline, X_train, X_test, folder)
+    profile = build_profile(X_train, context.features, pipeline.predict(X_train))
+    artifacts.write_profile(folder, profile)
+    holdout = context.table.frame.iloc[context.split.test]
+    artifacts.write_holdout(folder, holdout)
+    artifacts.write_features(folder, _features_doc(context))
+    examples = example_inputs(context, holdout)
+    artifacts.write_examples(folder, examples)
+
+
+def _check_examples(examples, features: FeatureSet) -> None:
+    for index, example in enumerate(examples):
+        unknown = sorted(set(example.values) - set(features.columns))
+        if unknown:
+            raise SpecError(
+                f"examples[{index}] ('{example.name}'): {unknown} are not model inputs; "
+                f"inputs are: {', '.join(features.columns)}",
+                field=f"examples[{index}].values",
+            )
+
+
+def example_inputs(context: _Context, holdout: pd.DataFrame) -> list[dict]:
+    """The named inputs a client can try: the project's ``examples``, or else the first
+    holdout row of each class (the first rows for other tasks), named by a ``name``
+    column when the data has one.
+
+    Returns:
+        ``[{"name": str, "values": {column: value or None}}]``, JSON-ready.
+    """
+    columns = context.features.columns
+    if context.spec.examples:
+        return [
+            {"name": e.name, "values": {c: e.values.get(c) for c in columns}}
+            for e in context.spec.examples
+        ]
+    rows = holdout
+    if context.spec.task in CLASSIFICATION_TASKS:
+        target = context.spec.target_columns[0]
+        rows = holdout.drop_duplicates(subset=[target])
+    rows = rows.head(DEFAULT_EXAMPLES)
+    clean = rows[columns].astype(object).where(rows[columns].notna(), None)
+    names = rows["name"] if "name" in rows else [f"holdout row {i + 1}" for i in range(len(rows))]
+    return [
+        {"name": str(name), "values": values}
+        for name, values in zip(names, clean.to_dict("records"), strict=True)
+    ]
+
+
+def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path) -> None:
+    seed = context.spec.seed
+    rows = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
+    background = X_train.sample(min(SHAP_ROWS, len(X_train)), random_state=seed)
+    try:
+        result = explain.shap_values(
+            pipeline,
+            rows,
+            background,
+            context.spec.task,
+            context.target.pos_label,
+            tags=context.target.tags,
+        )
+    except explain.NoFastExplainer as e:
+        mlflow.set_tag("champion.shap", f"skipped: {e}")
+        return
+    values = result.by_source()
+    values.insert(0, "explained_output", result.outputs)
+    values.insert(1, "base_value", result.base_values)
+    values.index = rows.index
+    values.to_csv(folder / artifacts.SHAP_VALUES, index_label="row")
+    figure = plots.shap_summary(result.values, result.data, result.names)
+    _save(figure, folder / "plots" / "shap_summary.png")
+
+
+def _scorer(context: _Context):
+    """A scikit-learn scorer for the primary metric (greater is better), computed the
+    way the holdout metrics are, so the positive class and averaging agree."""
+    sign = 1.0 if context.direction == "maximize" else -1.0
+
+    def score(estimator, X, y) -> float:
+        return sign * _holdout_metrics(context, estimator, X, y)[context.metric]
+
+    return score
+
+
+def _features_doc(context: _Context) -> dict:
+    features = context.features
+    return {
+        "numeric": features.numeric,
+        "categorical": features.categorical,
+        "ordinal": features.ordinal,
+        "text": features.text,
+        "dropped": features.dropped,
+    }
+
+
+def _model_metadata(context: _Context, candidate: CandidateSpec) -> dict:
+    """What a server needs to describe the model, stored in the MLmodel file."""
+    spec = context.spec
+    pos = context.target.pos_label
+    return {
+        "champion": {
+            "version": champion.__version__,
+            "project": spec.name,
+            "candidate": candidate.name,
+            "task": spec.task,
+            "target": spec.target_columns,
+            "positive_class": pos.item() if hasattr(pos, "item") else pos,
+            "tags": context.target.tags,
+            "tag_separator": spec.tag_separator,
+            "features": _features_doc(context),
+            "primary_metric": context.metric,
+            "direction": context.direction,
+        }
+    }
+
+
+def _save(figure, path: Path) -> None:
+    figure.savefig(path, dpi=110, bbox_inches="tight")
