@@ -8,8 +8,12 @@
     ├── NotFoundError              a model, version, alias or run does not exist (404)
     ├── TrackingError              the tracking store refused or failed a request (502)
     ├── PromotionRefused           the promotion gate said no; exits 1 (409)
-    └── RequestError               a request to the server cannot be scored (400, 413, 415;
-                                   503 while no model is loaded)
+    ├── UsageError                 a command-line option has a value it cannot take (400)
+    ├── RequestError               a request to the server cannot be scored (400, 409, 413,
+    │                              415, 422)
+    └── Unavailable                the server cannot answer this now (503)
+        └── ModelUnavailable       no model is loaded yet, or a version cannot be served
+                                   (refused at load or reload; the message says why)
 
 Third-party errors are translated where they enter champion (``raise ... from e``),
 so callers only ever need to catch :class:`ChampionError`.
@@ -80,6 +84,13 @@ class PromotionRefused(ChampionError):
         self.evidence = evidence or {}
 
 
+class UsageError(ChampionError):
+    """Raised when a command-line option's value cannot be used (e.g. ``--canary``)."""
+
+    http_status = 400
+    code = "invalid_option"
+
+
 class RequestError(ChampionError):
     """Raised when a request's body or rows cannot be scored; ``status`` is the 4xx to
     answer (400 by default, 413 for a body or row count over the limit, 415 for a
@@ -91,3 +102,19 @@ class RequestError(ChampionError):
     def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
         super().__init__(message, field=field)
         self.http_status = status
+
+
+class Unavailable(ChampionError):
+    """Raised when the server cannot answer a request now, through no fault of the
+    client (e.g. the monitoring report failed); trying again later may work."""
+
+    http_status = 503
+    code = "unavailable"
+
+
+class ModelUnavailable(Unavailable):
+    """Raised when no model can answer: none is loaded yet, or a version cannot be
+    served (not trained by champion, no input example, wrong answers on it, or it does
+    not compile when ONNX is required). A refused version never replaces a serving one."""
+
+    code = "model_unavailable"

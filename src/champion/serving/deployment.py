@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from champion.errors import ChampionError, TrackingError
+from champion.errors import ChampionError, TrackingError, UsageError
 from champion.serving.model import ServedModel, load_served_model, resolve_version
 from champion.settings import Settings
 
@@ -58,7 +58,7 @@ class Traffic:
         """``"3:10"`` or ``"challenger:10"`` → (reference, percent).
 
         Raises:
-            ChampionError: not REFERENCE:PERCENT with 0 < PERCENT < 100.
+            UsageError: not REFERENCE:PERCENT with 0 < PERCENT < 100.
         """
         reference, _, percent = text.rpartition(":")
         try:
@@ -66,7 +66,7 @@ class Traffic:
         except ValueError:
             share = -1.0
         if not reference or not 0 < share < 100:
-            raise ChampionError(
+            raise UsageError(
                 f"--canary must be VERSION:PERCENT with 0 < PERCENT < 100 "
                 f"(e.g. 3:10 or challenger:10); got '{text}'",
                 field="--canary",
@@ -171,7 +171,7 @@ class Deployment:
         """Resolve and load every arm.
 
         Raises:
-            NotFoundError, ChampionError: an arm cannot be loaded (the server does not start).
+            NotFoundError, ModelUnavailable: an arm cannot be loaded (the server does not start).
         """
         references = {CHAMPION: traffic.alias, CANARY: traffic.canary, SHADOW: traffic.shadow}
         slots = {}

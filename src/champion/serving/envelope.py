@@ -1,5 +1,6 @@
-"""What every response gets, as plain ASGI middleware: a request id, the version and
-arm that answered, the body-size limit, and the request metrics.
+"""What every request and response gets, as plain ASGI middleware: a request id (the
+client's ``X-Request-ID``, or a new one added to the request's headers), the version
+and arm that answered, the body-size limit, and the request metrics.
 
 Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware``
 runs each request through an extra task and memory stream, which costs more than a
@@ -17,6 +18,13 @@ import orjson
 from champion.errors import RequestError
 from champion.serving.metrics import ServerMetrics
 
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
+
+
+def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
+    return any(key.lower() == name for key, _ in headers)
+
 
 class Envelope:
     """ASGI middleware around the serving app.
@@ -25,8 +33,9 @@ class Envelope:
         app: the wrapped ASGI app.
         metrics: where request counts and latencies go.
         max_body_bytes: larger bodies get a 413, announced (Content-Length) or streamed.
-        default_answer: ``() -> (version, arm)`` for responses no route attributed
-            (errors before routing, the page, /metrics), or None before a model loads.
+        default_answer: ``() -> (version, arm)`` for responses that do not name the
+            version that answered (errors before routing, the page, /metrics), or None
+            before a model loads.
         endpoints: the paths counted by name; any other path counts as ``other``, so a
             scanner's random URLs cannot multiply the metric series.
     """
@@ -51,23 +60,29 @@ class Envelope:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        request_id = headers.get(_REQUEST_ID, b"").decode("latin-1")
+        if not request_id:
+            # Every request reaches the app with an id, as a proxy would give it one:
+            # the routes read it from the headers, like any other.
+            request_id = uuid.uuid4().hex
+            scope = {**scope, "headers": [*scope["headers"], (_REQUEST_ID, request_id.encode())]}
         status = 500
 
         async def send_with_headers(message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode("latin-1"))]
-                answered = state.get("answered") or self.default_answer()
+                sent = message.get("headers", [])
+                extra = [(_REQUEST_ID, request_id.encode("latin-1"))]
+                # A scoring route names the version and arm that answered; any other
+                # response (the page, an error before routing) is the champion's.
+                answered = None if _has(sent, b"x-model-version") else self.default_answer()
                 if answered is not None:
                     extra += [
                         (b"x-model-version", answered[0].encode()),
                         (b"x-model-arm", answered[1].encode()),
                     ]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = {**message, "headers": [*sent, *extra]}
             await send(message)
 
         try:

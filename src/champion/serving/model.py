@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from champion import artifacts
-from champion.errors import ChampionError, RequestError
+from champion.errors import ModelUnavailable, RequestError
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
 from champion.registry.lifecycle import require_alias
@@ -190,7 +190,7 @@ def load_served_model(
 
     Raises:
         NotFoundError: no such model, version or alias.
-        ChampionError: the version was not trained by champion (no metadata), it does
+        ModelUnavailable: the version was not trained by champion (no metadata), it does
             not give one valid prediction per row of its input example, or ``onnx`` was
             required and the pipeline does not compile.
     """
@@ -201,7 +201,7 @@ def load_served_model(
         logged = mlflow.models.Model.load(local)
         meta = (logged.metadata or {}).get("champion")
         if meta is None:
-            raise ChampionError(
+            raise ModelUnavailable(
                 f"{uri} was not trained by champion: its MLmodel has no champion metadata"
             )
         pipeline = mlflow.sklearn.load_model(local)
@@ -243,7 +243,9 @@ def _compiled(model: ServedModel, inference: str) -> ServedModel:
         )
     except NotCompilable as e:
         if inference == "onnx":
-            raise ChampionError(f"version {model.version} cannot be served by ONNX: {e}") from None
+            raise ModelUnavailable(
+                f"version {model.version} cannot be served by ONNX: {e}"
+            ) from None
         log.info("version %s serves through scikit-learn: %s", model.version, e)
         return replace(model, compile_note=f"not compiled: {e}")
     note = f"ONNX, verified on {len(model.background)} holdout rows"
@@ -255,22 +257,22 @@ def check_on_example(model: ServedModel, example: pd.DataFrame | None) -> None:
     row, a known class for classification, finite numbers for regression.
 
     Raises:
-        ChampionError: naming what is wrong.
+        ModelUnavailable: naming what is wrong.
     """
     if example is None or len(example) == 0:
-        raise ChampionError(f"version {model.version} has no input example to check it on")
+        raise ModelUnavailable(f"version {model.version} has no input example to check it on")
     try:
         predictions = np.asarray(model.predict(model.prepare(Rows.from_frame(example))))
     except Exception as e:  # any failure here means: do not serve this version
-        raise ChampionError(
+        raise ModelUnavailable(
             f"version {model.version} failed on its input example: {type(e).__name__}: {e}"
         ) from None
     if len(predictions) != len(example):
-        raise ChampionError(
+        raise ModelUnavailable(
             f"version {model.version} gave {len(predictions)} predictions for "
             f"{len(example)} example rows"
         )
     if model.task in CLASSIFICATION_TASKS and not set(predictions.tolist()) <= set(model.classes):
-        raise ChampionError(f"version {model.version} predicted classes it does not know")
+        raise ModelUnavailable(f"version {model.version} predicted classes it does not know")
     if model.task == "regression" and not np.isfinite(predictions.astype(float)).all():
-        raise ChampionError(f"version {model.version} predicted non-finite values")
+        raise ModelUnavailable(f"version {model.version} predicted non-finite values")
