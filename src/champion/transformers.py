@@ -3,7 +3,7 @@
 skops records each object's class by its full import path, and champion 0.1.0 kept its
 transformers in ``champion.transformers``; they now live in
 :mod:`champion.project.transformers`. This alias keeps those models loading
-(``tests/registry/test_legacy_store.py`` serves one). New models record the new path.
+(``tests/test_transformers.py`` serves one). New models record the new path.
 """
 
 from champion.project.transformers import (

@@ -1,0 +1,114 @@
+"""The envelope around a tiny app built in the test, over real HTTP (uvicorn on
+loopback): request ids, who answered, the body limit and the request metrics."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from champion.serving.envelope import Envelope
+from champion.serving.metrics import ServerMetrics
+from support.serving import running
+
+LIMIT = 100
+
+
+def _app(default_answer=lambda: ("7", "champion")):
+    """Echoes the request id it sees; ``/canary`` says a canary answered."""
+
+    async def echo(request: Request):
+        await request.body()
+        return JSONResponse({"seen": request.headers.get("x-request-id")})
+
+    async def canary(request: Request):
+        return JSONResponse({}, headers={"X-Model-Version": "9", "X-Model-Arm": "canary"})
+
+    app = Starlette(routes=[Route("/echo", echo, methods=["POST"]), Route("/canary", canary)])
+    metrics = ServerMetrics()
+    wrapped = Envelope(
+        app,
+        metrics=metrics,
+        max_body_bytes=LIMIT,
+        default_answer=default_answer,
+        endpoints={"/echo", "/canary"},
+    )
+    return wrapped, metrics
+
+
+@pytest.fixture(scope="module")
+def served():
+    app, metrics = _app()
+    with running(app) as url:
+        yield url, metrics
+
+
+def test_a_request_without_an_id_gets_one_the_route_and_the_client_both_see(served):
+    url, _ = served
+    response = httpx.post(f"{url}/echo", content=b"{}")
+    given = response.headers["x-request-id"]
+    assert len(given) == 32
+    assert response.json() == {"seen": given}
+    assert httpx.post(f"{url}/echo").headers["x-request-id"] != given
+
+
+def test_the_clients_request_id_is_kept(served):
+    url, _ = served
+    response = httpx.post(f"{url}/echo", headers={"X-Request-ID": "mine-1"})
+    assert response.headers["x-request-id"] == "mine-1"
+    assert response.json() == {"seen": "mine-1"}
+
+
+def test_a_route_that_names_who_answered_is_not_overwritten(served):
+    url, _ = served
+    response = httpx.get(f"{url}/canary")
+    assert response.headers.get_list("x-model-version") == ["9"]
+    assert response.headers.get_list("x-model-arm") == ["canary"]
+
+
+def test_other_responses_carry_the_default_answer(served):
+    url, _ = served
+    response = httpx.post(f"{url}/echo")
+    assert (response.headers["x-model-version"], response.headers["x-model-arm"]) == (
+        "7",
+        "champion",
+    )
+
+
+def test_no_model_headers_before_a_model_loads():
+    app, _ = _app(default_answer=lambda: None)
+    with running(app) as url:
+        response = httpx.post(f"{url}/echo")
+    assert response.status_code == 200
+    assert "x-model-version" not in response.headers
+
+
+def test_an_announced_body_over_the_limit_is_a_413_before_the_app_reads_it(served):
+    url, _ = served
+    response = httpx.post(f"{url}/echo", content=b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {
+            "code": "invalid_input",
+            "message": f"the body is {LIMIT + 1} bytes; the limit is {LIMIT}",
+            "field": "body",
+        }
+    }
+    assert "x-request-id" in response.headers
+
+
+def test_requests_are_counted_by_endpoint_and_unknown_paths_as_other(served):
+    url, metrics = served
+
+    def count(path: str, status: str) -> float:
+        labels = {"endpoint": path, "status": status}
+        return metrics.registry.get_sample_value("champion_requests_total", labels) or 0.0
+
+    before_echo, before_other = count("/echo", "200"), count("other", "404")
+    httpx.post(f"{url}/echo")
+    httpx.get(f"{url}/no/such/path/{before_other}")
+    assert count("/echo", "200") == before_echo + 1
+    assert count("other", "404") == before_other + 1
