@@ -358,7 +358,7 @@ def _serve(
         f"Serving on {url} ({workers} worker(s)); try-it page: {url}/, dashboard: {url}/dashboard"
     )
 
-    def build_app(deployment, worker: int):
+    def build_app(deployment, worker: int, metrics_dir: str | None):
         return create_app(
             settings,
             name,
@@ -371,6 +371,7 @@ def _serve(
             # One worker monitors for all: the report reads the shared log, and one
             # alerter keeps the cool-down honest.
             monitor_interval=monitor_interval if worker == 0 else 0,
+            metrics_dir=metrics_dir,
         )
 
     def preload():

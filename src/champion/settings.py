@@ -1,7 +1,14 @@
-"""Settings: the only place that reads the environment.
+"""Settings: the only place that reads champion's configuration from the environment.
 
 The CLI builds one :class:`Settings` at the edge and passes it down; tests pass
 ``environ={...}`` instead of patching globals.
+
+Two third-party libraries are configured only through variables of their own, and
+champion touches those where it uses the library, nowhere else:
+``registry/tracking.py`` puts back the ``MLFLOW_*_URI`` variables that MLflow's setters
+write, and turns MLflow's artifact progress bar off unless the user chose otherwise;
+``serving/runner.py`` sets prometheus_client's ``PROMETHEUS_MULTIPROC_DIR`` for its
+worker processes.
 
 Environment variables:
     MLFLOW_TRACKING_URI   where runs and the registry live; by default a SQLite file

@@ -69,6 +69,7 @@ def create_app(
     logging_options: LogOptions | None = None,
     monitoring: MonitoringSpec | None = None,
     monitor_interval: float = MONITOR_INTERVAL,
+    metrics_dir: str | None = None,
 ) -> FastAPI:
     """The serving app for model ``name`` on the store of ``settings``.
 
@@ -84,9 +85,11 @@ def create_app(
         monitoring: drift, performance and alert policy (the project file's section).
         monitor_interval: seconds between background monitoring runs (drift and live
             metrics to /metrics, alerts); 0: only when /dashboard asks.
+        metrics_dir: the folder worker processes share their metrics in (see
+            :func:`champion.serving.runner.run`); None for a single process.
     """
     traffic = traffic or Traffic()
-    metrics = ServerMetrics()
+    metrics = ServerMetrics(multiprocess_dir=metrics_dir)
     plane = DataPlane(name, traffic, metrics, max_rows=max_rows)
     lifecycle = Lifecycle(
         settings,

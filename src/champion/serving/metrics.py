@@ -1,14 +1,13 @@
 """Prometheus metrics of one server: requests, latency, predictions, the models, reloads.
 
-With several worker processes (``champion serve --workers N``) the runner sets
-``PROMETHEUS_MULTIPROC_DIR`` before this module is imported: every worker then writes
-its values to files there, and ``/metrics`` from any worker adds up all of them
-(prometheus_client's multiprocess mode), so a scrape sees the server, not one worker.
+With several worker processes (``champion serve --workers N``) the runner switches
+prometheus_client to multiprocess mode (which that library reads only from the
+variable ``PROMETHEUS_MULTIPROC_DIR``) and hands the folder to each worker's
+:class:`ServerMetrics`: every worker writes its values to files there, and ``/metrics``
+from any worker adds up all of them, so a scrape sees the server, not one worker.
 """
 
 from __future__ import annotations
-
-import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -19,9 +18,15 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 class ServerMetrics:
-    """The metrics, on a registry of their own (several apps may live in one process)."""
+    """The metrics, on a registry of their own (several apps may live in one process).
 
-    def __init__(self) -> None:
+    Args:
+        multiprocess_dir: the folder the workers of one server share (see
+            :func:`champion.serving.runner.run`), or None for a single process.
+    """
+
+    def __init__(self, multiprocess_dir: str | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "champion_requests_total",
@@ -139,8 +144,8 @@ class ServerMetrics:
     def render(self) -> bytes:
         """The exposition text for ``GET /metrics``: this process's metrics, or every
         worker's added up in multiprocess mode."""
-        if os.environ.get(MULTIPROC_ENV):
+        if self.multiprocess_dir:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry, path=self.multiprocess_dir)
             return generate_latest(registry)
         return generate_latest(self.registry)

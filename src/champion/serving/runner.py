@@ -66,7 +66,7 @@ def serve_app(app, sock: socket.socket) -> None:
 
 
 def run(
-    build_app: Callable[[object | None, int], object],
+    build_app: Callable[[object | None, int, str | None], object],
     preload: Callable[[], object],
     host: str,
     port: int,
@@ -75,10 +75,12 @@ def run(
     """Serve until SIGINT/SIGTERM.
 
     Args:
-        build_app: ``build_app(deployment, worker)`` → the ASGI app; ``deployment`` is
-            None for a single process (the app loads it in its lifespan) or the
-            preloaded arms; ``worker`` numbers the workers from 0 (work that one process
-            should do for all, like monitoring, goes to worker 0).
+        build_app: ``build_app(deployment, worker, metrics_dir)`` → the ASGI app;
+            ``deployment`` is None for a single process (the app loads it in its
+            lifespan) or the preloaded arms; ``worker`` numbers the workers from 0 (work
+            that one process should do for all, like monitoring, goes to worker 0);
+            ``metrics_dir`` is the folder the workers share their metrics in (None for
+            a single process).
         preload: loads the arms in the parent before forking (``workers > 1``).
         workers: worker processes.
 
@@ -86,7 +88,7 @@ def run(
         the exit status.
     """
     if workers <= 1:
-        serve_app(build_app(None, 0), listening_socket(host, port))
+        serve_app(build_app(None, 0, None), listening_socket(host, port))
         return 0
     metrics_dir = _shared_metrics()
     deployment = preload()
@@ -102,7 +104,7 @@ def run(
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             _forget_parent_connections()
             try:
-                serve_app(build_app(deployment, number), listening_socket(host, port))
+                serve_app(build_app(deployment, number, metrics_dir), listening_socket(host, port))
             finally:
                 os._exit(0)
         children[pid] = number
@@ -136,6 +138,7 @@ def _shared_metrics() -> str:
     files in a fresh folder, and any worker's ``/metrics`` adds them up. The value class
     is chosen when prometheus_client is imported, so it is chosen again here."""
     folder = tempfile.mkdtemp(prefix="champion-metrics-")
+    # prometheus_client is configured by this variable alone (and its workers inherit it).
     os.environ[MULTIPROC_ENV] = folder
     values.ValueClass = values.get_value_class()
     return folder
