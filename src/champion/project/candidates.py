@@ -131,7 +131,9 @@ def _import_estimator(path: str, where: str) -> BaseEstimator:
     try:
         estimator = cls()
     except TypeError as e:
-        raise SpecError(f"{where}.estimator: cannot construct '{path}': {e}") from None
+        raise SpecError(
+            f"{where}.estimator: cannot construct '{path}': {e}", field=f"{where}.estimator"
+        ) from None
     if not (hasattr(estimator, "fit") and hasattr(estimator, "predict")):
         raise SpecError(
             f"{where}.estimator: '{path}' is not an estimator (needs fit and predict)",
