@@ -1,5 +1,6 @@
 """Tests for champion.monitoring.drift, on data where the answer is known, and for the
-project file's ``monitoring.drift`` section."""
+project file's ``monitoring.drift`` section. The statistical tests themselves are in
+test_stattests.py, version-1 profiles in test_profile_v1.py."""
 
 from __future__ import annotations
 
@@ -10,59 +11,25 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
-from scipy.spatial import distance
 
 from champion.errors import DataError, SpecError
-from champion.monitoring.drift import (
-    DriftReport,
-    chisquare_test,
-    compute_drift,
-    jensenshannon_distance,
-    population_stability_index,
-    wasserstein_sorted,
-)
+from champion.monitoring.drift import compute_drift
 from champion.project.features import FeatureSet
 from champion.project.profile import build_profile
 from champion.project.spec import DriftSpec, parse_spec
-
-FEATURES = FeatureSet(numeric=["hp"], categorical=["color"], text=["bio"])
-POLICY = DriftSpec()
-WORDS = ["fire", "ice", "dragon", "water", "grass", "stone", "wind", "light", "dark", "metal"]
-
-
-def _frame(n: int, *, seed: int, shift: float = 0.0, colors=None, words=WORDS) -> pd.DataFrame:
-    """hp ~ N(50 + 10*shift, 10); color from ``colors``; bio: five random words."""
-    rng = np.random.default_rng(seed)
-    names, shares = colors or (["red", "green", "blue"], [0.5, 0.3, 0.2])
-    return pd.DataFrame(
-        {
-            "hp": rng.normal(50 + 10 * shift, 10, n),
-            "color": rng.choice(names, n, p=shares),
-            "bio": [" ".join(rng.choice(words, 5)) for _ in range(n)],
-        }
-    )
-
-
-def _json(report: DriftReport) -> dict:
-    """The report as JSON text and back: fails on NaN or infinity anywhere."""
-    return json.loads(json.dumps(report.as_dict(), allow_nan=False))
-
-
-def _by_feature(report: DriftReport) -> dict:
-    return {f.feature: f for f in report.features}
-
+from support.drift_data import FEATURES, POLICY, as_json, by_feature, frame
 
 # --------------------------------------------------------------------------- verdicts
 
 
 def test_same_distribution_drifts_nowhere():
-    profile = build_profile(_frame(4000, seed=0), FEATURES, predictions=np.zeros(4000))
+    profile = build_profile(frame(4000, seed=0), FEATURES, predictions=np.zeros(4000))
 
     report = compute_drift(
-        profile, _frame(3000, seed=1), FEATURES, POLICY, predictions=np.zeros(3000)
+        profile, frame(3000, seed=1), FEATURES, POLICY, predictions=np.zeros(3000)
     )
 
-    verdicts = _by_feature(report)
+    verdicts = by_feature(report)
     assert {name: f.drifted for name, f in verdicts.items()} == {
         "hp": False,
         "color": False,
@@ -73,12 +40,12 @@ def test_same_distribution_drifts_nowhere():
     assert verdicts["bio"].stats["oov_share"] == 0.0
     assert report.prediction is not None and not report.prediction.drifted
     assert report.share_drifted == 0.0 and report.drifted is False
-    assert _json(report)["drifted_features"] == []
+    assert as_json(report)["drifted_features"] == []
 
 
 def test_clear_shifts_drift_with_the_expected_tests():
-    profile = build_profile(_frame(4000, seed=0), FEATURES)
-    shifted = _frame(
+    profile = build_profile(frame(4000, seed=0), FEATURES)
+    shifted = frame(
         3000,
         seed=1,
         shift=1.0,
@@ -88,7 +55,7 @@ def test_clear_shifts_drift_with_the_expected_tests():
 
     report = compute_drift(profile, shifted, FEATURES, POLICY)
 
-    verdicts = _by_feature(report)
+    verdicts = by_feature(report)
     hp, color, bio = verdicts["hp"], verdicts["color"], verdicts["bio"]
     assert (hp.test, hp.stattest, hp.drifted) == ("wasserstein", "wasserstein", True)
     assert hp.score == pytest.approx(1.0, abs=0.1)  # a mean shift of one standard deviation
@@ -146,21 +113,21 @@ def test_default_test_follows_evidentlys_rules(rows, kind, values, expected):
     ids=["psi-and-chisquare", "ks", "larger-small-reference"],
 )
 def test_policy_chooses_the_tests(policy, expected):
-    profile = build_profile(_frame(4000, seed=0), FEATURES)
+    profile = build_profile(frame(4000, seed=0), FEATURES)
 
-    report = compute_drift(profile, _frame(500, seed=1), FEATURES, policy)
+    report = compute_drift(profile, frame(500, seed=1), FEATURES, policy)
 
-    verdicts = _by_feature(report)
+    verdicts = by_feature(report)
     assert (verdicts["hp"].test, verdicts["color"].test) == expected
     assert verdicts["hp"].threshold == {"psi": 0.1, "ks": 0.05}[expected[0]]
 
 
 def test_small_reference_uses_ks_and_finds_a_half_sd_shift():
     features = FeatureSet(numeric=["hp"])
-    profile = build_profile(_frame(800, seed=0), features)
+    profile = build_profile(frame(800, seed=0), features)
 
-    same = compute_drift(profile, _frame(800, seed=1), features, POLICY).features[0]
-    moved = compute_drift(profile, _frame(800, seed=2, shift=0.5), features, POLICY).features[0]
+    same = compute_drift(profile, frame(800, seed=1), features, POLICY).features[0]
+    moved = compute_drift(profile, frame(800, seed=2, shift=0.5), features, POLICY).features[0]
 
     assert (same.test, same.drifted) == ("ks", False)
     assert same.score > 0.05
@@ -187,33 +154,6 @@ def test_ks_and_wasserstein_match_scipy_on_the_whole_reference():
     assert result.score == pytest.approx(result.stats["wasserstein"] / reference.std())
 
 
-@pytest.mark.parametrize(
-    ("m", "n", "offset"),
-    [(1, 1, 0.0), (3, 7, 0.0), (7, 3, 0.0), (10, 10, 0.0), (500, 20_000, 0.0), (50, 999, 1e9)],
-)
-def test_wasserstein_sorted_matches_scipy(m, n, offset):
-    rng = np.random.default_rng(m * n)
-    a = np.sort(np.round(rng.normal(size=m), 1)) + offset  # rounded: ties on both sides
-    b = np.sort(np.round(rng.normal(0.3, 1.5, size=n), 1)) + offset
-
-    assert wasserstein_sorted(a, b) == pytest.approx(
-        stats.wasserstein_distance(a, b), rel=1e-9, abs=1e-9
-    )
-
-
-def test_psi_matches_a_hand_computation():
-    # shares 0.5/0.3/0.2 -> 0.3/0.3/0.4:
-    # (0.5-0.3)*ln(0.5/0.3) + 0 + (0.2-0.4)*ln(0.2/0.4) = 0.102165 + 0.138629
-    assert population_stability_index([50, 30, 20], [30, 30, 40]) == pytest.approx(
-        0.2 * math.log(0.5 / 0.3) + 0.2 * math.log(2), rel=1e-12
-    )
-    # An empty reference bin counts as a share of 0.0001 (Evidently's rule), not zero.
-    assert population_stability_index([50, 50, 0], [50, 40, 10]) == pytest.approx(
-        (0.5 - 0.5) * 0 + (0.5 - 0.4) * math.log(0.5 / 0.4) + (0.0001 - 0.1) * math.log(0.001),
-        rel=1e-12,
-    )
-
-
 def test_numeric_psi_uses_the_profiles_quantile_bins():
     features = FeatureSet(numeric=["x"])
     reference = np.arange(1.0, 101.0)  # 20 quantile bins of 5 values each
@@ -230,21 +170,6 @@ def test_numeric_psi_uses_the_profiles_quantile_bins():
     assert moved.stats["psi"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_categorical_statistics_match_scipy_and_evidently():
-    reference = np.array([120.0, 60.0, 20.0])
-    current = np.array([40.0, 50.0, 10.0])
-
-    expected_counts = reference * current.sum() / reference.sum()
-    assert chisquare_test(reference, current) == pytest.approx(
-        stats.chisquare(current, expected_counts).pvalue, rel=1e-12
-    )
-    assert jensenshannon_distance(reference, current) == pytest.approx(
-        distance.jensenshannon(reference / reference.sum(), current / current.sum()), rel=1e-12
-    )
-    # A category the reference never had: chi-square's expected count is 0, so p = 0.
-    assert chisquare_test(np.array([5.0, 5.0, 0.0]), np.array([5.0, 5.0, 1.0])) == 0.0
-
-
 def test_category_spellings_are_one_category():
     features = FeatureSet(categorical=["level"])
     profile = build_profile(pd.DataFrame({"level": ["1", "2"] * 600}), features)
@@ -259,11 +184,11 @@ def test_category_spellings_are_one_category():
 
 def test_unseen_categories_can_decide_alone():
     features = FeatureSet(categorical=["color"])
-    profile = build_profile(_frame(4000, seed=0), features)
+    profile = build_profile(frame(4000, seed=0), features)
     colors = (["red", "green", "blue", "purple"], [0.47, 0.28, 0.19, 0.06])
     lenient = DriftSpec(jensenshannon=0.5)
 
-    result = compute_drift(profile, _frame(4000, seed=1, colors=colors), features, lenient)
+    result = compute_drift(profile, frame(4000, seed=1, colors=colors), features, lenient)
 
     drift = result.features[0]
     assert (drift.test, drift.drifted, drift.stattest) == ("unseen_share", True, None)
@@ -296,11 +221,11 @@ def test_oov_share_is_exact_on_a_tiny_example():
     ids=["regression", "labels"],
 )
 def test_prediction_drift_follows_the_profiles_kind(predictions, shifted, test):
-    frame = _frame(2000, seed=0)
-    profile = build_profile(frame, FEATURES, predictions=predictions)
+    rows = frame(2000, seed=0)
+    profile = build_profile(rows, FEATURES, predictions=predictions)
 
-    same = compute_drift(profile, frame, FEATURES, POLICY, predictions=predictions)
-    moved = compute_drift(profile, frame, FEATURES, POLICY, predictions=shifted)
+    same = compute_drift(profile, rows, FEATURES, POLICY, predictions=predictions)
+    moved = compute_drift(profile, rows, FEATURES, POLICY, predictions=shifted)
 
     assert (same.prediction.test, same.prediction.drifted) == (test, False)
     assert (moved.prediction.test, moved.prediction.drifted) == (test, True)
@@ -316,11 +241,11 @@ def test_prediction_drift_follows_the_profiles_kind(predictions, shifted, test):
     ids=["no-columns", "empty-arrays", "empty-frame"],
 )
 def test_empty_window_gives_a_verdict_not_nan(window):
-    profile = build_profile(_frame(500, seed=0), FEATURES, predictions=np.zeros(500))
+    profile = build_profile(frame(500, seed=0), FEATURES, predictions=np.zeros(500))
 
     report = compute_drift(profile, window, FEATURES, POLICY, predictions=np.empty(0))
 
-    document = _json(report)
+    document = as_json(report)
     assert document["rows_current"] == 0
     assert document["drifted"] is False
     for feature in [*document["features"], document["prediction"]]:
@@ -329,7 +254,7 @@ def test_empty_window_gives_a_verdict_not_nan(window):
 
 
 def test_all_missing_column_in_the_window_drifts_with_a_reason():
-    profile = build_profile(_frame(500, seed=0), FEATURES)
+    profile = build_profile(frame(500, seed=0), FEATURES)
     window = {
         "hp": np.full(100, np.nan),
         "color": np.full(100, None, dtype=object),
@@ -338,7 +263,7 @@ def test_all_missing_column_in_the_window_drifts_with_a_reason():
 
     report = compute_drift(profile, window, FEATURES, POLICY)
 
-    for feature in _json(report)["features"]:
+    for feature in as_json(report)["features"]:
         assert (feature["test"], feature["drifted"]) == ("missing", True)
         assert feature["detail"].startswith("missing on all 100 rows of the window")
         assert feature["stats"]["current_missing_share"] == 1.0
@@ -351,7 +276,7 @@ def test_all_missing_on_both_sides_does_not_drift():
     report = compute_drift(profile, {"w": np.full(20, np.nan)}, features, POLICY)
 
     assert (report.features[0].test, report.features[0].drifted) == ("missing", False)
-    _json(report)
+    as_json(report)
 
 
 @pytest.mark.parametrize("rows", [300, 3000], ids=["small-z", "large-jensenshannon"])
@@ -364,7 +289,7 @@ def test_one_category_on_both_sides_does_not_drift(rows):
     result = report.features[0]
     assert result.drifted is False
     assert "one category on both sides" in result.detail
-    _json(report)
+    as_json(report)
 
 
 def test_constant_numeric_reference_is_normalised_like_evidently():
@@ -384,14 +309,14 @@ def test_constant_numeric_reference_is_normalised_like_evidently():
 
 
 def test_missing_share_change_is_reported():
-    frame = _frame(2000, seed=0)
-    window = _frame(1000, seed=1)
+    training = frame(2000, seed=0)
+    window = frame(1000, seed=1)
     window.loc[:299, "hp"] = np.nan
     window.loc[:99, "color"] = None
 
-    report = compute_drift(build_profile(frame, FEATURES), window, FEATURES, POLICY)
+    report = compute_drift(build_profile(training, FEATURES), window, FEATURES, POLICY)
 
-    verdicts = _by_feature(report)
+    verdicts = by_feature(report)
     assert verdicts["hp"].stats["reference_missing_share"] == 0.0
     assert verdicts["hp"].stats["current_missing_share"] == pytest.approx(0.3)
     assert verdicts["color"].stats["current_missing_share"] == pytest.approx(0.1)
@@ -428,9 +353,9 @@ def test_domain_classifier_sees_a_joint_shift_no_column_shows():
 
 
 def test_multivariate_is_skipped_with_a_reason_without_reference_rows():
-    profile = build_profile(_frame(500, seed=0), FEATURES)
+    profile = build_profile(frame(500, seed=0), FEATURES)
 
-    report = compute_drift(profile, _frame(200, seed=1), FEATURES, POLICY)
+    report = compute_drift(profile, frame(200, seed=1), FEATURES, POLICY)
 
     assert (report.multivariate.test, report.multivariate.drifted) == ("none", False)
     assert "no reference rows" in report.multivariate.detail
@@ -440,40 +365,11 @@ def test_multivariate_is_skipped_with_a_reason_without_reference_rows():
 # --------------------------------------------------------------------------- profiles
 
 
-def _as_version_1(profile: dict) -> dict:
-    """The profile as version 1 logged it: no samples, counts or text baselines."""
-    old = json.loads(json.dumps(profile))
-    old["version"] = 1
-    numeric_keys = ("finite", "distinct", "sample", "sample_size", "value_counts")
-    for summary in old["features"].values():
-        for key in (*numeric_keys, "counts", "other_count", "tokens", "oov_share"):
-            summary.pop(key, None)
-        for key in numeric_keys:
-            (summary.get("length") or {}).pop(key, None)
-    return old
-
-
-def test_version_1_profile_is_read_approximately():
-    reference = _frame(4000, seed=0)
-    profile = _as_version_1(build_profile(reference, FEATURES))
-    shifted = _frame(2000, seed=2, shift=1.0, colors=(["red", "green", "blue"], [0.2, 0.3, 0.5]))
-
-    same = compute_drift(profile, _frame(2000, seed=1), FEATURES, POLICY)
-    moved = compute_drift(profile, shifted, FEATURES, POLICY)
-
-    assert same.profile_version == 1
-    assert "version 1" in same.notes[0] and "approximate" in same.notes[0]
-    assert [f.drifted for f in same.features] == [False, False, False]
-    assert [f.drifted for f in moved.features] == [True, True, False]
-    assert _by_feature(moved)["hp"].score == pytest.approx(1.0, abs=0.1)
-    _json(moved)
-
-
 def test_newer_profile_version_is_refused():
-    profile = build_profile(_frame(100, seed=0), FEATURES) | {"version": 99}
+    profile = build_profile(frame(100, seed=0), FEATURES) | {"version": 99}
 
     with pytest.raises(DataError, match=r"reference profile version 99 is newer"):
-        compute_drift(profile, _frame(10, seed=1), FEATURES, POLICY)
+        compute_drift(profile, frame(10, seed=1), FEATURES, POLICY)
 
 
 # --------------------------------------------------------------------------- project file

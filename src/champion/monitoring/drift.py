@@ -5,6 +5,14 @@ reference profile logged with the model version (:mod:`champion.project.profile`
 a :class:`DriftReport`: one :class:`FeatureDrift` verdict per feature, one for the
 predictions, one for a multivariate domain classifier, and the dataset verdict.
 
+This module owns the policy: which test decides for which column, and the verdicts.
+The tests themselves are pure functions in :mod:`champion.monitoring.stattests`, picked
+by name through its one registry, ``STATTESTS`` (which also says which way each score
+drifts and which policy field holds its threshold). Version-1 profiles are read as
+version 2 by :mod:`champion.monitoring.profile_v1`, so the code here reads version 2
+only. Imports: those two, :mod:`champion.errors` and :mod:`champion.project` (profile,
+features, spec, transformers); scikit-learn only inside the domain classifier.
+
 Tests, by kind (``policy`` is the project file's ``monitoring.drift``,
 :class:`~champion.project.spec.DriftSpec`; the defaults follow Evidently's, including how it
 picks a test from the reference size)::
@@ -30,6 +38,9 @@ picks a test from the reference size)::
     multivariate  domain_classifier: cross-validated ROC AUC of  > domain_auc (0.55)
                      a model telling reference rows from current
 
+The first six rows' direction and threshold field come from ``STATTESTS``; the guards
+(``unseen_share``, ``oov_share``, ``domain_classifier``) are decided here.
+
 Every numeric column also reports the KS statistic and p-value, the raw and normalised
 Wasserstein distance and PSI in ``stats``; categorical columns report chi-square,
 Jensen–Shannon and the unseen share; every column reports its missing share on both
@@ -44,33 +55,39 @@ both sides, a constant reference (normalised by 0.001 as Evidently does).
 
 How the numbers are computed (all on every row of the window, no subsampling, except
 text, where at most :data:`MAX_TEXT_DOCS` documents are tokenised): numeric columns
-are sorted once; the KS statistic is exact against the reference sample (evaluated at
-the reference values with ``searchsorted``), and its p-value is SciPy's ``ks_2samp``
-(exact for up to 10,000 values on both sides, else the same asymptotic formula); the
-Wasserstein distance is exact between the reference sample and every current value,
-as the area between the two quantile functions. The reference side is the profile's
-sample of up to 5,000 training values (all of them when training had fewer), so
-statistics on large references differ from full-data ones by sampling error only
-(about 0.01 of a standard deviation for Wasserstein, far inside its 0.1 threshold).
+are sorted once; the KS statistic is exact against the reference sample, and its
+p-value is SciPy's; the Wasserstein distance is exact between the reference sample and
+every current value (see :mod:`~champion.monitoring.stattests`). The reference side is
+the profile's sample of up to 5,000 training values (all of them when training had
+fewer), so statistics on large references differ from full-data ones by sampling error
+only (about 0.01 of a standard deviation for Wasserstein, far inside its 0.1 threshold).
 
-Version-1 profiles (no sample, no counts) are still read: the sample is rebuilt from
-the quantiles and histogram, counts from the shares, and ``DriftReport.notes`` says
-the reference is approximate.
+Version-1 profiles (no sample, no counts) are still read, approximately
+(:mod:`~champion.monitoring.profile_v1`), and ``DriftReport.notes`` says so.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from champion.errors import DataError
+from champion.monitoring import profile_v1
+from champion.monitoring.stattests import (
+    NORM_FLOOR,
+    STATTESTS,
+    NumericReference,
+    chisquare_test,
+    jensenshannon_distance,
+    oov_share,
+    population_stability_index,
+    unseen_share,
+)
 from champion.project.features import FeatureSet
 from champion.project.profile import (
     PROFILE_VERSION,
@@ -84,9 +101,7 @@ from champion.project.transformers import MISSING, canonical_category, is_missin
 
 MAX_TEXT_DOCS = 20_000  # tokenising is Python-speed; 20,000 documents pin shares to ±0.5%
 DOMAIN_ROWS = 5_000  # the domain classifier's balanced sample (half reference, half current)
-KS_EXACT_MAX = 10_000  # SciPy's ks_2samp is exact up to this many values per side
 LOW_CARDINALITY = 5  # Evidently tests numeric columns with at most 5 values as categories
-_NORM_FLOOR = 0.001  # Evidently's floor for the Wasserstein normaliser (constant reference)
 
 
 @dataclass(frozen=True)
@@ -213,11 +228,9 @@ def compute_drift(
     rows = _row_count(columns, predictions)
     notes: list[str] = []
     if version < 2:
-        notes.append(
-            f"reference profile version {version}: numeric samples rebuilt from quantiles "
-            "and category counts from shares, so the tests are approximate; retrain to "
-            "log a version-2 profile"
-        )
+        notes.append(profile_v1.APPROXIMATE_NOTE.format(version=version))
+    # From here on every summary has version 2's fields (a version-2 one passes as it is).
+    profile = profile_v1.as_version_2(profile)
     summaries = profile.get("features") or {}
     results = []
     for name in features.columns:
@@ -231,8 +244,8 @@ def compute_drift(
             values = columns.get(name)
             if values is None:
                 values = np.full(rows, np.nan) if kind == "numeric" else np.full(rows, None)
-            results.append(_column_drift(name, kind, summary, values, policy, version))
-    prediction = _prediction_drift(profile, predictions, rows, policy, version)
+            results.append(_column_drift(name, kind, summary, values, policy))
+    prediction = _prediction_drift(profile, predictions, rows, policy)
     multivariate = _multivariate(reference_rows, columns, rows, features, policy)
     if multivariate.test == "none":
         notes.append(f"multivariate test skipped: {multivariate.detail}")
@@ -255,20 +268,18 @@ def compute_drift(
 # --------------------------------------------------------------------------- columns
 
 
-def _column_drift(
-    name: str, kind: str, summary: dict, values, policy: DriftSpec, version: int
-) -> FeatureDrift:
+def _column_drift(name: str, kind: str, summary: dict, values, policy: DriftSpec) -> FeatureDrift:
     """Dispatch on the summary's kind (the profile decides how a column was summarised)."""
     profiled = summary.get("kind", kind)
     if profiled == "numeric":
-        return numeric_drift(name, kind, summary, _as_float(values), policy, version)
+        return numeric_drift(name, kind, summary, _as_float(values), policy)
     if profiled == "text":
-        return text_drift(name, summary, values, policy, version)
-    return categorical_drift(name, kind, summary, _category_counts(values), policy, version)
+        return text_drift(name, summary, values, policy)
+    return categorical_drift(name, kind, summary, _category_counts(values), policy)
 
 
 def _prediction_drift(
-    profile: dict, predictions, rows: int, policy: DriftSpec, version: int
+    profile: dict, predictions, rows: int, policy: DriftSpec
 ) -> FeatureDrift | None:
     if predictions is None:
         return None
@@ -281,10 +292,10 @@ def _prediction_drift(
     values = prediction_series(predictions)
     if kind == "numeric":
         numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-        return numeric_drift("prediction", kind, summary, numbers, policy, version)
+        return numeric_drift("prediction", kind, summary, numbers, policy)
     if values.map(lambda v: isinstance(v, list)).any():
         values = values.map(lambda v: v if not isinstance(v, list) else str(v))
-    return categorical_drift("prediction", kind, summary, _category_counts(values), policy, version)
+    return categorical_drift("prediction", kind, summary, _category_counts(values), policy)
 
 
 def _no_test(name: str, kind: str, reason: str) -> FeatureDrift:
@@ -334,17 +345,13 @@ def _missing_verdict(
 
 
 def numeric_drift(
-    name: str,
-    kind: str,
-    summary: dict,
-    values: np.ndarray,
-    policy: DriftSpec,
-    version: int = PROFILE_VERSION,
+    name: str, kind: str, summary: dict, values: np.ndarray, policy: DriftSpec
 ) -> FeatureDrift:
-    """One numeric column (float array, NaN for missing) against its numeric summary."""
+    """One numeric column (float array, NaN for missing) against its version-2 numeric
+    summary."""
     rows = values.size
     present = np.sort(values[np.isfinite(values)])
-    reference_n = _present_count(summary)
+    reference_n = int(summary.get("finite") or 0)
     reference_rows = max(
         int(summary.get("count") or 0) + int(summary.get("missing") or 0), reference_n
     )
@@ -356,28 +363,37 @@ def numeric_drift(
     }
     if reference_n == 0 or present.size == 0:
         return _missing_verdict(name, kind, reference_n, rows, stats)
-    reference = _reference_sample(summary, version)
+    histogram = summary.get("histogram") or {}
     std = float(summary.get("std") or 0.0)
-    norm = max(std, _NORM_FLOOR)
-    ks_d, ks_p = ks_test(reference, present)
-    distance = wasserstein_sorted(reference, present)
-    psi_value = _numeric_psi(summary, present)
+    reference = NumericReference(
+        sample=_reference_sample(summary),
+        std=std,
+        bin_edges=np.asarray(histogram.get("edges") or [], dtype=float),
+        bin_counts=np.asarray(histogram.get("counts") or [], dtype=float),
+    )
+    # Every numeric test runs: each one's numbers are reported, whichever decides.
+    scores = {
+        test.name: test.compute(reference, present)
+        for test in STATTESTS.values()
+        if test.kind == "numeric"
+    }
+    ks, wasserstein, psi = scores["ks"], scores["wasserstein"], scores["psi"]
     stats |= {
         "reference_mean": summary.get("mean"),
         "current_mean": float(present.mean()),
         "reference_std": std,
         "current_std": float(present.std()),
-        "reference_sample": int(reference.size),
-        "ks_statistic": ks_d,
-        "ks_pvalue": ks_p,
-        "wasserstein": distance,
-        "wasserstein_norm": distance / norm,
-        "psi": psi_value,
+        "reference_sample": int(reference.sample.size),
+        "ks_statistic": ks.statistic,
+        "ks_pvalue": ks.pvalue,
+        "wasserstein": wasserstein.statistic,
+        "wasserstein_norm": wasserstein.score,
+        "psi": psi.score,
     }
     small = reference_n <= policy.small_reference
-    test = policy.numeric_test
-    if test == "auto":
-        low = _low_cardinality(summary, reference, present)
+    name_of_test = policy.numeric_test
+    if name_of_test == "auto":
+        low = _low_cardinality(summary, present)
         if low is not None:
             # Evidently tests numeric columns of at most 5 distinct values as categories.
             ref_counts, cur_counts = low
@@ -387,169 +403,43 @@ def numeric_drift(
                 {"counts": ref_counts, "other_count": 0, "count": reference_n, "missing": 0},
                 cur_counts,
                 policy,
-                PROFILE_VERSION,
                 extra_stats=stats,
                 unseen=False,
             )
-        test = "ks" if small else "wasserstein"
+        name_of_test = "ks" if small else "wasserstein"
+    test = STATTESTS[name_of_test]
+    norm = max(std, NORM_FLOOR)
     shift = (stats["current_mean"] - (summary.get("mean") or 0.0)) / norm
     moved = f"mean {summary.get('mean'):.4g} → {stats['current_mean']:.4g} ({shift:+.2f} sd)"
     if std == 0:
         moved += "; the reference is constant (normalised by 0.001, as Evidently does)"
-    if test == "ks":
-        drifted = ks_p <= policy.ks_pvalue
-        detail = f"KS p-value {ks_p:.3g} (D={ks_d:.3f}); {moved}"
-        return FeatureDrift(name, kind, "ks", ks_p, policy.ks_pvalue, drifted, detail, "ks", stats)
-    if test == "psi":
-        drifted = psi_value >= policy.psi
-        detail = f"PSI {psi_value:.3f}; {moved}"
-        return FeatureDrift(name, kind, "psi", psi_value, policy.psi, drifted, detail, "psi", stats)
-    score = stats["wasserstein_norm"]
-    drifted = score >= policy.wasserstein
-    detail = f"Wasserstein {score:.3f} sd (KS D={ks_d:.3f}, PSI {psi_value:.3f}); {moved}"
+    result = scores[test.name]
+    threshold = getattr(policy, test.threshold)
+    context = ""
+    if test.name == "wasserstein":  # the main test on large references: the others beside it
+        context = f" (KS D={ks.statistic:.3f}, PSI {psi.score:.3f})"
     return FeatureDrift(
-        name, kind, "wasserstein", score, policy.wasserstein, drifted, detail, "wasserstein", stats
+        name,
+        kind,
+        test.name,
+        result.score,
+        threshold,
+        test.drifted(result.score, threshold),
+        f"{test.describe(result)}{context}; {moved}",
+        test.name,
+        stats,
     )
 
 
-def ks_test(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
-    """Two-sample Kolmogorov–Smirnov statistic and two-sided p-value, as SciPy's
-    ``ks_2samp`` gives them; both arrays sorted and finite.
-
-    For up to :data:`KS_EXACT_MAX` values per side this is ``ks_2samp`` itself. For
-    more, the statistic is computed exactly from the reference values (the largest
-    gap between the two CDFs is at a reference value or just before one) and the
-    p-value with SciPy's asymptotic formula, ``kstwo.sf(D, round(m*n/(m+n)))``.
-    """
-    m, n = reference.size, current.size
-    if max(m, n) <= KS_EXACT_MAX:
-        with warnings.catch_warnings():
-            # "Exact calculation unsuccessful. Switching to method=asymp": SciPy's own
-            # fallback, the same number Evidently gets; not the caller's problem.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            result = stats.ks_2samp(reference, current)
-        return float(result.statistic), _probability(result.pvalue)
-    points = np.unique(reference)
-    f_ref = np.searchsorted(reference, points, side="right") / m
-    f_at = np.searchsorted(current, points, side="right") / n
-    f_before = np.searchsorted(current, points, side="left") / n
-    d = max(
-        float(f_before[0]),  # below the smallest reference value the reference CDF is 0
-        float(np.max(np.abs(f_ref - f_at))),
-        float(np.max(np.abs(f_ref[:-1] - f_before[1:]))) if points.size > 1 else 0.0,
-    )
-    big, small = max(m, n), min(m, n)
-    en = big * small / (big + small)
-    return d, _probability(stats.kstwo.sf(d, np.round(en)))
-
-
-def wasserstein_sorted(a: np.ndarray, b: np.ndarray) -> float:
-    """The first Wasserstein distance between the empirical distributions of two sorted
-    arrays: the area between their quantile functions, exactly (SciPy's
-    ``wasserstein_distance`` gives the same number).
-
-    On a grid of ``m*n`` quantile steps, the smaller array's value ``a[i]`` covers
-    ``(i*n, (i+1)*n]`` and the larger one's ``b[k]`` covers ``(k*m, (k+1)*m]``. For each
-    ``a[i]`` the ``b`` values it faces are a contiguous run, whole except at its two
-    ends; the sum of ``|a[i] - b[k]|`` over the run comes from prefix sums of ``b``
-    split where ``b`` passes ``a[i]``. So the cost is one cumulative sum over ``b``
-    plus work on ``a``'s length, whatever the size of ``b``.
-    """
-    if a.size > b.size:
-        a, b = b, a
-    m, n = a.size, b.size
-    # Centre both on a's median: the prefix sums then stay small and exact enough
-    # even for large values with a small spread.
-    centre = a[m // 2]
-    a = a - centre
-    b = b - centre
-    prefix = np.concatenate([[0.0], np.cumsum(b)])
-    i = np.arange(m, dtype=np.int64)
-    first = (i * n) // m  # the first b index facing a[i]
-    last = ((i + 1) * n - 1) // m  # the last one
-    split = np.clip(np.searchsorted(b, a, side="left"), first, last + 1)  # b < a[i] before
-    run = (
-        (split - first) * a
-        - (prefix[split] - prefix[first])
-        + (prefix[last + 1] - prefix[split])
-        - (last + 1 - split) * a
-    )
-    # The run's two end values face a[i] over only part of their m steps.
-    first_overlap = np.minimum((first + 1) * m, (i + 1) * n) - i * n
-    last_overlap = (i + 1) * n - np.maximum(last * m, i * n)
-    total = (
-        m * run
-        - (m - first_overlap) * np.abs(a - b[first])
-        - np.where(last > first, (m - last_overlap) * np.abs(a - b[last]), 0.0)
-    )
-    return max(float(np.sum(total)) / (m * n), 0.0)
-
-
-def population_stability_index(reference_counts, current_counts) -> float:
-    """PSI = sum over bins of (current share - reference share) * ln(current / reference).
-
-    Empty bins get Evidently's small share (0.0001, or a millionth of the smallest
-    non-empty share when that is smaller), so one empty bin does not make it infinite.
-    0.1 is the usual threshold of a moderate shift, 0.25 of a significant one.
-    """
-    reference = _fill_zeros(np.asarray(reference_counts, dtype=float))
-    current = _fill_zeros(np.asarray(current_counts, dtype=float))
-    return float(np.sum((reference - current) * np.log(reference / current)))
-
-
-def _fill_zeros(counts: np.ndarray) -> np.ndarray:
-    if counts.sum() == 0:
-        return counts
-    shares = counts / counts.sum()
-    nonzero = shares[shares > 0]
-    if nonzero.size == 0:
-        return shares
-    smallest = nonzero.min()
-    shares[shares == 0] = smallest / 10**6 if smallest <= 0.0001 else 0.0001
-    return shares
-
-
-def _numeric_psi(summary: dict, current: np.ndarray) -> float:
-    """PSI on the profile's quantile bins (training's counts, every training value).
-
-    The outer bins are open-ended: a current value beyond the training range falls in
-    the first or last bin, not out of the test.
-    """
-    histogram = summary.get("histogram") or {}
-    edges = np.asarray(histogram.get("edges") or [], dtype=float)
-    counts = np.asarray(histogram.get("counts") or [], dtype=float)
-    if edges.size < 2 or counts.sum() == 0:
-        return 0.0
-    # np.histogram's bins are [e0, e1), [e1, e2), ...: a value equal to an inner edge
-    # belongs to the bin on its right.
-    below = np.searchsorted(current, edges[1:-1], side="left")
-    current_counts = np.diff(np.concatenate([[0], below, [current.size]]))
-    return population_stability_index(counts, current_counts)
-
-
-def _present_count(summary: dict) -> int:
-    """How many finite values the summary describes. A version-1 text length summary
-    has no count of its own: its histogram counts every value."""
-    for key in ("finite", "count"):
-        if summary.get(key) is not None:
-            return int(summary[key])
-    histogram = summary.get("histogram") or {}
-    return int(sum(histogram.get("counts") or []))
-
-
-def _low_cardinality(summary: dict, reference: np.ndarray, current: np.ndarray):
+def _low_cardinality(summary: dict, current: np.ndarray):
     """Reference and current value counts when both sides together have at most
     :data:`LOW_CARDINALITY` distinct values (Evidently's rule), else None."""
     value_counts = summary.get("value_counts")
-    if summary.get("distinct") is not None and summary["distinct"] > LOW_CARDINALITY:
+    distinct = summary.get("distinct")
+    if not value_counts or (distinct is not None and distinct > LOW_CARDINALITY):
         return None
-    if value_counts:
-        ref_values = np.asarray(value_counts["values"], dtype=float)
-        ref_counts = np.asarray(value_counts["counts"], dtype=float)
-    else:  # a version-1 profile: the rebuilt sample's values
-        ref_values, ref_counts = np.unique(reference, return_counts=True)
-        if ref_values.size > LOW_CARDINALITY:
-            return None
+    ref_values = np.asarray(value_counts["values"], dtype=float)
+    ref_counts = np.asarray(value_counts["counts"], dtype=float)
     new = np.concatenate([[True], current[1:] != current[:-1]])
     cur_values = current[new]
     if np.union1d(ref_values, cur_values).size > LOW_CARDINALITY:
@@ -566,47 +456,17 @@ def _number_label(value: float) -> str:
     return canonical_category(float(value))
 
 
-def _reference_sample(summary: dict, version: int) -> np.ndarray:
-    """The profile's sorted sample: decoded, expanded from exact value counts (a
-    low-cardinality column), or (version 1) rebuilt from the quantiles."""
+def _reference_sample(summary: dict) -> np.ndarray:
+    """The profile's sorted sample: expanded from exact value counts (a low-cardinality
+    column), else decoded."""
     value_counts = summary.get("value_counts")
-    if version >= 2 and value_counts:
+    if value_counts:
         values = np.asarray(value_counts["values"], dtype=float)
         counts = np.asarray(value_counts["counts"], dtype=float)
         if counts.sum() > SAMPLE_SIZE:  # the same shares in at most SAMPLE_SIZE values
             counts = np.round(counts * SAMPLE_SIZE / counts.sum())
         return np.repeat(values, counts.astype(np.int64))
-    sample = summary.get("sample")
-    if version >= 2 and sample:
-        return decode_sample(sample)
-    return approximate_sample(summary)
-
-
-def approximate_sample(summary: dict, size: int = SAMPLE_SIZE) -> np.ndarray:
-    """A sorted sample drawn evenly from the quantile function that a version-1
-    summary's quantiles and histogram describe (linear between known points).
-
-    Integer columns are rounded back to integers. Shapes between the known points are
-    lost, so tests on it are approximate; the report says so.
-    """
-    points: list[tuple[float, float]] = [
-        (float(q), float(v)) for q, v in (summary.get("quantiles") or {}).items()
-    ]
-    histogram = summary.get("histogram") or {}
-    counts = np.asarray(histogram.get("counts") or [], dtype=float)
-    if counts.sum() > 0:
-        cumulative = np.concatenate([[0.0], np.cumsum(counts) / counts.sum()])
-        points += list(zip(cumulative.tolist(), histogram["edges"], strict=True))
-    if not points:
-        return np.empty(0)
-    points.sort()
-    probs = np.array([p for p, _ in points])
-    values = np.maximum.accumulate(np.array([v for _, v in points]))
-    probs, last = np.unique(probs[::-1], return_index=True)  # keep the largest value per prob
-    values = values[::-1][last]
-    n = int(min(size, max(_present_count(summary), 1)))
-    sample = np.interp((np.arange(n) + 0.5) / n, probs, values)
-    return np.round(sample) if summary.get("integer") else sample
+    return decode_sample(summary.get("sample") or "")
 
 
 # --------------------------------------------------------------------------- categorical
@@ -618,7 +478,6 @@ def categorical_drift(
     summary: dict,
     current: Mapping[str, int],
     policy: DriftSpec,
-    version: int = PROFILE_VERSION,
     *,
     extra_stats: dict | None = None,
     unseen: bool = True,
@@ -632,7 +491,8 @@ def categorical_drift(
     its ``other_count``, and only their share beyond the reference's "other" share
     counts as unseen.
     """
-    reference, other = _reference_counts(summary, version)
+    reference = {str(k): float(v) for k, v in (summary.get("counts") or {}).items()}
+    other = float(summary.get("other_count") or 0)
     ref_missing = reference.pop(MISSING, 0)
     cur = dict(current)
     cur_missing = cur.pop(MISSING, 0)
@@ -647,7 +507,7 @@ def categorical_drift(
     if ref_n == 0 or cur_n == 0:
         return _missing_verdict(name, kind, ref_n, cur_n + cur_missing, stats)
     outside = {k: v for k, v in cur.items() if k not in reference}
-    outside_share = sum(outside.values()) / cur_n
+    new_share = unseen_share(reference, cur, other)
     keys = sorted(set(reference) | set(cur))
     if other:
         keys = [*sorted(reference), "(other)"]
@@ -656,7 +516,6 @@ def categorical_drift(
         cur["(other)"] = sum(outside.values())
     ref_counts = np.array([reference.get(k, 0) for k in keys], dtype=float)
     cur_counts = np.array([cur.get(k, 0) for k in keys], dtype=float)
-    unseen_share = max(outside_share - other / ref_n, 0.0)
     chi_p = chisquare_test(ref_counts, cur_counts)
     js = jensenshannon_distance(ref_counts, cur_counts)
     stats |= {
@@ -664,110 +523,46 @@ def categorical_drift(
         "categories_current": int(np.count_nonzero(cur_counts)),
         "chisquare_pvalue": chi_p,
         "jensenshannon": js,
-        "unseen_share": unseen_share,
+        "unseen_share": new_share,
         "psi": population_stability_index(ref_counts, cur_counts),
     }
     changed = _largest_change(keys, ref_counts / ref_n, cur_counts / cur_n)
     small = ref_n <= policy.small_reference
-    test = policy.categorical_test
-    if test == "auto":
-        test = ("chisquare" if len(keys) > 2 else "z") if small else "jensenshannon"
+    name_of_test = policy.categorical_test
+    if name_of_test == "auto":
+        name_of_test = ("chisquare" if len(keys) > 2 else "z") if small else "jensenshannon"
+    test = STATTESTS[name_of_test]
+    threshold = getattr(policy, test.threshold)
     if len(keys) == 1:
         main = FeatureDrift(
-            name, kind, test, 1.0 if test != "jensenshannon" else 0.0,
-            policy.jensenshannon if test == "jensenshannon" else policy.chisquare_pvalue,
-            False, f"one category on both sides ({keys[0]!r})", test, stats,
-        )  # fmt: skip
-    elif test == "z":
-        z_p = z_test(keys, ref_counts, cur_counts)
-        stats["z_pvalue"] = z_p
-        main = FeatureDrift(
-            name, kind, "z", z_p, policy.chisquare_pvalue, z_p < policy.chisquare_pvalue,
-            f"z-test p-value {z_p:.3g}; {changed}", "z", stats,
-        )  # fmt: skip
-    elif test == "chisquare":
-        main = FeatureDrift(
-            name, kind, "chisquare", chi_p, policy.chisquare_pvalue,
-            chi_p < policy.chisquare_pvalue, f"chi-square p-value {chi_p:.3g}; {changed}",
-            "chisquare", stats,
+            name, kind, test.name, 1.0 if test.is_pvalue else 0.0, threshold, False,
+            f"one category on both sides ({keys[0]!r})", test.name, stats,
         )  # fmt: skip
     else:
+        result = test.compute(ref_counts, cur_counts)
+        if test.name == "z":  # chi-square and Jensen–Shannon are in the stats already
+            stats["z_pvalue"] = result.pvalue
         main = FeatureDrift(
-            name, kind, "jensenshannon", js, policy.jensenshannon, js >= policy.jensenshannon,
-            f"Jensen–Shannon {js:.3f}; {changed}", "jensenshannon", stats,
+            name, kind, test.name, result.score, threshold,
+            test.drifted(result.score, threshold), f"{test.describe(result)}; {changed}",
+            test.name, stats,
         )  # fmt: skip
-    if main.drifted or not unseen or unseen_share <= policy.unseen_share:
-        if unseen and unseen_share > 0:
-            main = _with_detail(main, f"; {unseen_share:.1%} of rows unseen in training")
+    if main.drifted or not unseen or new_share <= policy.unseen_share:
+        if unseen and new_share > 0:
+            main = _with_detail(main, f"; {new_share:.1%} of rows unseen in training")
         return main
     return FeatureDrift(
         name,
         kind,
         "unseen_share",
-        unseen_share,
+        new_share,
         policy.unseen_share,
         True,
-        f"{unseen_share:.1%} of rows have a category training never saw "
+        f"{new_share:.1%} of rows have a category training never saw "
         f"({_top_keys(outside)}); {main.test} alone: {main.score:.3g}",
         None,
         stats,
     )
-
-
-def chisquare_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
-    """Evidently's chi-square p-value: current counts against the reference counts
-    scaled to the current total. A category the reference never had gives p = 0."""
-    if reference_counts.size < 2:
-        return 1.0
-    expected = reference_counts * (current_counts.sum() / reference_counts.sum())
-    if np.any((expected == 0) & (current_counts > 0)):
-        return 0.0
-    used = expected > 0
-    statistic = float(np.sum((current_counts[used] - expected[used]) ** 2 / expected[used]))
-    return _probability(stats.chi2.sf(statistic, reference_counts.size - 1))
-
-
-def z_test(keys: list[str], reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
-    """Evidently's two-proportion z-test p-value on the share of the first key (sorted),
-    for columns of at most two categories."""
-    n1, n2 = reference_counts.sum(), current_counts.sum()
-    ref_present = reference_counts > 0
-    cur_present = current_counts > 0
-    if ref_present.sum() == 1 and cur_present.sum() == 1 and np.all(ref_present == cur_present):
-        return 1.0
-    # Evidently marks a row 0 when it is the first key, 1 otherwise.
-    p1 = 1 - reference_counts[0] / n1
-    p2 = 1 - current_counts[0] / n2
-    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
-    spread = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
-    if spread == 0:
-        return 1.0
-    z = (p1 - p2) / spread
-    return _probability(2 * (1 - stats.norm.cdf(abs(z))))
-
-
-def jensenshannon_distance(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
-    """Jensen–Shannon distance (natural log, so between 0 and sqrt(ln 2) = 0.83) of the
-    two count vectors' shares; SciPy's ``jensenshannon`` gives the same number."""
-    p = reference_counts / reference_counts.sum()
-    q = current_counts / current_counts.sum()
-    m = (p + q) / 2
-    divergence = (np.sum(special.rel_entr(p, m)) + np.sum(special.rel_entr(q, m))) / 2
-    return float(math.sqrt(max(float(divergence), 0.0)))
-
-
-def _reference_counts(summary: dict, version: int) -> tuple[dict[str, float], float]:
-    """Category counts and the count of the categories not kept (version 1: from shares)."""
-    if version >= 2 and "counts" in summary:
-        return {str(k): float(v) for k, v in summary["counts"].items()}, float(
-            summary.get("other_count") or 0
-        )
-    total = int(summary.get("count") or 0) + int(summary.get("missing") or 0)
-    counts = {str(k): float(v) * total for k, v in (summary.get("frequencies") or {}).items()}
-    missing_label = summary.get("missing_label", MISSING)
-    if missing_label in counts:
-        counts[MISSING] = counts.pop(missing_label)
-    return counts, float(summary.get("other_share") or 0.0) * total
 
 
 def _category_counts(values) -> dict[str, int]:
@@ -809,9 +604,7 @@ def _with_detail(result: FeatureDrift, extra: str) -> FeatureDrift:
 # --------------------------------------------------------------------------- text
 
 
-def text_drift(
-    name: str, summary: dict, values, policy: DriftSpec, version: int = PROFILE_VERSION
-) -> FeatureDrift:
+def text_drift(name: str, summary: dict, values, policy: DriftSpec) -> FeatureDrift:
     """One text column: the out-of-vocabulary word share against the training data's
     own, and the words per document as a numeric column (auto test by reference size).
 
@@ -836,16 +629,13 @@ def text_drift(
         texts = [texts[i] for i in pick]
         stats["documents_tokenised"] = MAX_TEXT_DOCS
     tokens = [tokenize(t) for t in texts]
-    vocabulary = summary.get("vocabulary") or {}
-    total = sum(len(row) for row in tokens)
-    outside = sum(1 for row in tokens for t in row if t not in vocabulary)
-    oov = outside / total if total else 0.0
+    oov = oov_share(tokens, summary.get("vocabulary") or {})
     baseline = float(summary.get("oov_share") or 0.0)
     rise = oov - baseline
     stats |= {"oov_share": oov, "reference_oov_share": baseline, "oov_rise": rise}
     lengths = np.array([len(row) for row in tokens], dtype=float)
     length = numeric_drift(
-        f"{name}.length", "numeric", summary.get("length") or {}, lengths, policy, version
+        f"{name}.length", "numeric", summary.get("length") or {}, lengths, policy
     )
     stats |= {f"length_{k}": v for k, v in length.stats.items() if not k.endswith("_share")}
     length_note = f"length: {length.detail}"
@@ -1001,11 +791,6 @@ def _as_list(values) -> list:
 
 def _share(part: float, whole: float) -> float:
     return float(part / whole) if whole else 0.0
-
-
-def _probability(p) -> float:
-    p = float(p)
-    return min(max(p, 0.0), 1.0) if math.isfinite(p) else 0.0
 
 
 def _json_safe(value):
