@@ -109,11 +109,13 @@ def test_shared_metrics_switches_to_files_that_every_worker_adds_up(monkeypatch)
         assert folder.parent == Path(tempfile.gettempdir())
         assert os.environ[MULTIPROC_ENV] == str(folder)
 
-        worker = ServerMetrics()
+        worker = ServerMetrics(multiprocess_dir=str(folder))
         worker.requests.labels("predict", "200").inc(3)
         assert any(folder.glob("counter_*.db")), "the counter was not written to a file"
         # Another worker's registry sees the count through the files alone.
-        text = ServerMetrics().render().decode()
+        text = ServerMetrics(multiprocess_dir=str(folder)).render().decode()
         assert 'champion_requests_total{endpoint="predict",status="200"} 3.0' in text
+        # A single process's metrics are its own, whatever the files hold.
+        assert 'status="200"} 3.0' not in ServerMetrics().render().decode()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
