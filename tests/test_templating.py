@@ -10,7 +10,7 @@ from jinja2 import UndefinedError
 
 from champion.templating import environment
 
-PACKAGES = ["champion.serving"]
+PACKAGES = ["champion.serving", "champion.monitoring"]
 
 
 def test_values_are_html_escaped_in_text_and_attributes():
