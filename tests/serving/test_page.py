@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 from collections.abc import Iterator
 
 import httpx
@@ -460,3 +461,13 @@ def test_model_derived_strings_are_escaped(page, cancer_model):
     assert page.evaluate("JSON.parse(document.getElementById('model-data').textContent)")[
         "examples"
     ] == [{"name": hostile, "values": {column: hostile}}]
+
+
+def test_the_page_loads_nothing_from_elsewhere(cancer_model):
+    html = render_page(cancer_model)
+    # Every src/href/url() on the page is local: no scheme, no protocol-relative URL.
+    assert re.findall(r"""(?:src|href)\s*=\s*["']?\s*(?:[a-z]+:)?//""", html, re.I) == []
+    assert re.findall(r"""url\(\s*["']?\s*(?:[a-z]+:)?//""", html, re.I) == []
+    assert "<link" not in html and "<script src" not in html
+    # The CSS and the script are inlined from the package's static files.
+    assert ".bar-row {" in html and '"use strict";' in html

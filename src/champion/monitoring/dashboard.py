@@ -4,19 +4,52 @@ how fast, how the inputs drift, how live performance moves, and the alerts.
 One self-contained page (plots as inline PNG), built from the latest monitoring report
 (:mod:`monitor`), the server's arms and the alert store. It reloads itself every
 minute; the server refreshes the report in the background.
+
+This module is the dashboard's view model: it formats the arms, latency and alerts,
+draws the live-performance timeline, and renders ``templates/dashboard.html`` with the
+report's sections (:func:`champion.monitoring.report.report_sections`) below them.
+
+Imports from champion: :mod:`champion.templating`, :mod:`champion.monitoring.alerts`,
+:mod:`champion.monitoring.monitor` and :mod:`champion.monitoring.report`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.monitor import MonitorReport
-from champion.monitoring.report import _e, _num, figure_img, page, plt, render_sections
+from champion.monitoring.report import plt, png_data_uri, report_sections, short_number
+from champion.templating import environment
 
 REFRESH_S = 60
+
+
+@dataclass(frozen=True)
+class ArmRow:
+    """A row of the models-and-traffic table: one arm."""
+
+    arm: str
+    reference: str
+    version: str
+    traffic: str
+    inference_path: str
+    served: int
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    """A row of the alerts table: one alert event, its numbers formatted."""
+
+    fired: str
+    rule: str
+    severity: str
+    value: str
+    threshold: str
+    message: str
 
 
 def render_dashboard(
@@ -33,36 +66,38 @@ def render_dashboard(
     window = report.window
     latency = window["latency_ms"].to_numpy() if window is not None and len(window) else []
     p50, p99 = np.percentile(latency, [50, 99]) if len(latency) else (None, None)
-    arm_rows = "".join(
-        f"<tr data-arm='{_e(a['arm'])}'><td>{_e(a['arm'])}</td><td>{_e(a['reference'])}</td>"
-        f"<td>{_e(a['version'])}</td><td>{_num(a['traffic_percent'])}%</td>"
-        f"<td>{_e(a['inference_path'])}</td><td>{_served(report, a)}</td></tr>"
-        for a in arms
-    )
-    alert_rows = (
-        "".join(
-            f"<tr class='{_e(a.severity)}'><td>{_when(a.fired_at)}</td><td>{_e(a.rule)}</td>"
-            f"<td>{_e(a.severity)}</td><td>{_num(a.value)}</td><td>{_num(a.threshold)}</td>"
-            f"<td>{_e(a.message)}</td></tr>"
+    template = environment("champion.monitoring").get_template("dashboard.html")
+    return template.render(
+        model=report.model,
+        refresh_s=REFRESH_S,
+        arms=[
+            ArmRow(
+                str(a["arm"]),
+                str(a["reference"]),
+                str(a["version"]),
+                short_number(a["traffic_percent"]),
+                str(a["inference_path"]),
+                _served(report, a),
+            )
+            for a in arms
+        ],
+        p50=short_number(p50),
+        p99=short_number(p99),
+        predictions=len(latency),
+        alerts=[
+            AlertRow(
+                _when(a.fired_at),
+                a.rule,
+                a.severity,
+                short_number(a.value),
+                short_number(a.threshold),
+                a.message,
+            )
             for a in alerts
-        )
-        or "<tr><td colspan='6'>no alerts</td></tr>"
+        ],
+        timeline=_timeline_plot(timeline, report.primary_metric),
+        **report_sections(report),
     )
-    body = f"""
-<meta http-equiv="refresh" content="{REFRESH_S}">
-<h1>{_e(report.model)}: dashboard</h1>
-<h2>Models and traffic</h2>
-<table id="arms"><tr><th>arm</th><th>follows</th><th>version</th><th>traffic</th>
-<th>inference</th><th>rows in the window</th></tr>{arm_rows}</table>
-<p id="latency">Latency over the window: p50 {_num(p50)} ms, p99 {_num(p99)} ms
-({len(latency)} predictions).</p>
-<h2>Alerts</h2>
-<table id="alerts"><tr><th>fired</th><th>rule</th><th>severity</th><th>value</th>
-<th>threshold</th><th>message</th></tr>{alert_rows}</table>
-<h2>Live performance over time</h2>
-{_timeline_plot(timeline, report.primary_metric)}
-{render_sections(report)}"""
-    return page(f"{report.model} dashboard", body)
 
 
 def _served(report: MonitorReport, arm: dict) -> int:
@@ -73,9 +108,11 @@ def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _timeline_plot(timeline: list[dict], metric: str) -> str:
+def _timeline_plot(timeline: list[dict], metric: str) -> str | None:
+    """Predictions per interval and the live metric as a PNG data URI; None when the
+    window holds no predictions."""
     if not timeline:
-        return "<p id='timeline'>No predictions in the window yet.</p>"
+        return None
     figure, volume = plt.subplots(figsize=(9, 2.8), dpi=90)
     try:
         middles = [(t["start"] + t["end"]) / 2 for t in timeline]
@@ -93,7 +130,6 @@ def _timeline_plot(timeline: list[dict], metric: str) -> str:
             quality.plot(*zip(*points, strict=True), marker="o", color="#e8590c", label=metric)
         quality.set_ylabel(f"live {metric}", fontsize=8)
         figure.autofmt_xdate()
-        image = figure_img(figure, f"live {metric} over time")
+        return png_data_uri(figure)
     finally:
         plt.close(figure)
-    return f"<figure id='timeline'>{image}</figure>"

@@ -1,13 +1,24 @@
 """The monitoring report as one self-contained HTML page: the verdict, the drift table,
 live performance, and a reference-vs-current plot per feature (PNG images inline, so
-the file works anywhere, offline, and as an MLflow artifact)."""
+the file works anywhere, offline, and as an MLflow artifact).
+
+This module is the report's view model: :func:`report_sections` turns a
+:class:`MonitorReport` into the values ``templates/sections.html`` shows (numbers
+formatted, table rows, plots as PNG data URIs), which the dashboard shows too;
+:func:`render_html` renders ``templates/report.html``. The style is
+``static/report.css``, inlined by ``templates/layout.html`` (see
+:mod:`champion.templating`); every string is escaped by Jinja2's autoescape.
+
+Imports from champion: :mod:`champion.templating` and
+:mod:`champion.monitoring.monitor`.
+"""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import html
 import io
+from dataclasses import dataclass
 
 import matplotlib
 
@@ -16,80 +27,105 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from champion.monitoring.monitor import MonitorReport
+from champion.templating import environment
 
 REFERENCE_COLOUR, CURRENT_COLOUR = "#4c5fd5", "#e8590c"
 TOP_CATEGORIES = 12
 
 
-STYLE = """
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
-       color: #1f2330; padding: 0 1rem; }
-table { border-collapse: collapse; width: 100%; margin: 1rem 0; font-size: .9rem; }
-th, td { border-bottom: 1px solid #e3e6ef; padding: .35rem .5rem; text-align: left;
-         vertical-align: top; }
-tr.drifted td { background: #fff1e6; }
-.verdict { font-size: 1.4rem; font-weight: 700; }
-.ALARM { color: #c92a2a; } .OK { color: #2b8a3e; }
-.plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(330px, 1fr));
-         gap: 1rem; }
-figure { margin: 0; } figure img { width: 100%; }
-"""
+@dataclass(frozen=True)
+class DriftRow:
+    """A row of the drift table: one feature's (or the prediction's, or the joint
+    test's) verdict, its numbers formatted."""
+
+    feature: str
+    kind: str
+    test: str
+    score: str
+    threshold: str
+    drifted: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class PerformanceRow:
+    """A row of the live performance table: one version and arm."""
+
+    version: str
+    arm: str
+    rows: int
+    labelled: int
+    live: str
+    holdout: str
+    drop: str
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A feature's reference-vs-current figure as a PNG data URI."""
+
+    feature: str
+    png: str
 
 
 def render_html(report: MonitorReport) -> str:
     """The report page."""
-    return page(
-        f"{report.model} monitoring report",
-        f"<h1>{_e(report.model)}: monitoring report</h1>{render_sections(report)}",
-    )
+    template = environment("champion.monitoring").get_template("report.html")
+    return template.render(model=report.model, **report_sections(report))
 
 
-def page(title: str, body: str) -> str:
-    """A whole HTML document with the report's style around ``body``."""
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<style>{STYLE}</style></head><body>{body}</body></html>"""
-
-
-def render_sections(report: MonitorReport) -> str:
-    """The verdict, the drift table, live performance and the plots per feature."""
+def report_sections(report: MonitorReport) -> dict:
+    """What ``templates/sections.html`` shows: the verdict, the drift table, live
+    performance and the plots per feature."""
     drift = report.drift
-    verdict = "ALARM" if report.alarm else "OK"
-    rows = "".join(
-        f"<tr class='{'drifted' if f.drifted else ''}'><td>{_e(f.feature)}</td>"
-        f"<td>{_e(f.kind)}</td><td>{_e(f.test)}</td><td>{_num(f.score)}</td>"
-        f"<td>{_num(f.threshold)}</td><td>{'drift' if f.drifted else 'ok'}</td>"
-        f"<td>{_e(f.detail)}</td></tr>"
-        for f in [*drift.features, *(x for x in (drift.prediction, drift.multivariate) if x)]
-    )
-    performance = "".join(
-        f"<tr><td>{_e(p.version)}</td><td>{_e(p.arm)}</td><td>{p.rows}</td>"
-        f"<td>{p.labelled}</td><td>{_metrics(p.metrics)}</td><td>{_metrics(p.holdout, p.metrics)}"
-        f"</td><td>{_metrics(p.drops)}</td></tr>"
-        for p in report.performance
-    )
-    plots = "".join(_feature_plot(report, f.feature) for f in drift.features)
-    when = dt.datetime.fromtimestamp(report.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    notes = "".join(f"<li>{_e(n)}</li>" for n in drift.notes)
-    return f"""
-<p>Champion version {_e(report.version)} ({_e(report.task)}), {when}.
-{drift.rows_current} logged rows compared with {drift.rows_reference} training rows.</p>
-<p class="verdict {verdict}" id="verdict">{verdict}:
-{len(drift.drifted_features)} of {len(drift.features)} features drifted
-(share {drift.share_drifted:.2f}, policy {drift.share_threshold:.2f}){_joint(report)}\
-{_degraded(report)}</p>
-<ul>{notes}</ul>
-<h2>Drift</h2>
-<table id="drift"><tr><th>feature</th><th>kind</th><th>test</th><th>score</th>
-<th>threshold</th><th>verdict</th><th>detail</th></tr>{rows}</table>
-<h2>Live performance</h2>
-<p>On predictions with a true label; the primary metric is {_e(report.primary_metric)},
-degraded when worse than on the holdout by more than {report.max_drop:g}
-(with at least {report.min_labelled} labels).</p>
-<table id="performance"><tr><th>version</th><th>arm</th><th>rows</th><th>labelled</th>
-<th>live</th><th>holdout</th><th>drop</th></tr>{performance}</table>
-<h2>Reference and current, per feature</h2>
-<div class="plots" id="plots">{plots}</div>"""
+    results = [*drift.features, *(x for x in (drift.prediction, drift.multivariate) if x)]
+    return {
+        "version": report.version,
+        "task": report.task,
+        "when": dt.datetime.fromtimestamp(report.created_at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "rows_current": drift.rows_current,
+        "rows_reference": drift.rows_reference,
+        "verdict": "ALARM" if report.alarm else "OK",
+        "drifted_count": len(drift.drifted_features),
+        "feature_count": len(drift.features),
+        "share": f"{drift.share_drifted:.2f}",
+        "share_threshold": f"{drift.share_threshold:.2f}",
+        "joint": _joint(report),
+        "degraded": _degraded(report),
+        "notes": list(drift.notes),
+        "drift_rows": [
+            DriftRow(
+                f.feature,
+                f.kind,
+                f.test,
+                short_number(f.score),
+                short_number(f.threshold),
+                f.drifted,
+                f.detail,
+            )
+            for f in results
+        ],
+        "primary_metric": report.primary_metric,
+        "max_drop": f"{report.max_drop:g}",
+        "min_labelled": report.min_labelled,
+        "performance_rows": [
+            PerformanceRow(
+                p.version,
+                p.arm,
+                p.rows,
+                p.labelled,
+                _metrics(p.metrics),
+                _metrics(p.holdout, p.metrics),
+                _metrics(p.drops),
+            )
+            for p in report.performance
+        ],
+        "plots": [
+            Plot(f.feature, png)
+            for f in drift.features
+            if (png := _feature_plot(report, f.feature)) is not None
+        ],
+    }
 
 
 def _joint(report: MonitorReport) -> str:
@@ -105,13 +141,14 @@ def _degraded(report: MonitorReport) -> str:
     parts = ", ".join(
         f"version {v} ({a}) {report.primary_metric} -{d:.3f}" for v, a, d in report.degraded
     )
-    return f"; degraded: {_e(parts)}"
+    return f"; degraded: {parts}"
 
 
-def _feature_plot(report: MonitorReport, feature: str) -> str:
+def _feature_plot(report: MonitorReport, feature: str) -> str | None:
+    """The figure of ``feature`` as a PNG data URI; None without a profile or window."""
     summary = report.profile.get("features", {}).get(feature)
     if summary is None or report.window is None:
-        return ""
+        return None
     current = report.window.get(feature)
     figure, axes = plt.subplots(figsize=(4.4, 2.6), dpi=90)
     try:
@@ -123,18 +160,17 @@ def _feature_plot(report: MonitorReport, feature: str) -> str:
             _categories(axes, summary, current)
         axes.set_title(feature, fontsize=10)
         axes.legend(fontsize=7)
-        return f"<figure>{figure_img(figure, feature)}</figure>"
+        return png_data_uri(figure)
     finally:
         plt.close(figure)
 
 
-def figure_img(figure, alt: str) -> str:
-    """``figure`` as an ``<img>`` with the PNG inline (the page needs no other file)."""
+def png_data_uri(figure) -> str:
+    """``figure`` as a PNG ``data:`` URI, for an ``<img src>`` that needs no other file."""
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
-    data = base64.b64encode(buffer.getvalue()).decode()
-    return f"<img alt='{_e(alt)}' src='data:image/png;base64,{data}'>"
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _numeric(axes, summary: dict, current) -> None:
@@ -197,12 +233,9 @@ def _text(axes, summary: dict, current) -> None:
 
 def _metrics(values: dict, only: dict | None = None) -> str:
     keys = [k for k in values if only is None or k in only]
-    return ", ".join(f"{_e(k)} {_num(values[k])}" for k in keys)
+    return ", ".join(f"{k} {short_number(values[k])}" for k in keys)
 
 
-def _num(value) -> str:
+def short_number(value) -> str:
+    """Four significant digits, or a dash for None."""
     return "–" if value is None else f"{value:.4g}"
-
-
-def _e(text) -> str:
-    return html.escape(str(text))
