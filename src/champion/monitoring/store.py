@@ -11,17 +11,57 @@ predicted, what the truth turned out to be and what was raised::
     alerts       the alerter (monitor, server)       one per fired event
 
 :func:`open_database` is the one way in: it makes the engine for a URL (SQLite in WAL
-mode, or PostgreSQL through psycopg2) and creates the tables that do not exist yet.
+mode, or PostgreSQL through psycopg2) and brings the schema to the newest revision
+before returning, through the Alembic migrations in ``migrations/`` (run from code: no
+``alembic.ini``, no command line). What a database can be on open:
+
+- new (no tables): the migrations create the schema;
+- written before champion versioned its schema (its tables, no version table): it is
+  recognised, stamped as the baseline revision (:data:`BASELINE`) and upgraded; one
+  with only some of those tables (``champion feedback`` makes the log's, not the
+  alerts') runs the baseline revision, which creates the missing ones;
+- versioned: upgraded from its revision to head; at head, nothing is written.
+
+Rows are never dropped by an upgrade.
+
+Several processes open one database at once (the server's workers, ``champion
+monitor`` from a scheduler, ``champion feedback``), so the upgrade runs under a lock
+held for its whole transaction: ``pg_advisory_xact_lock`` on PostgreSQL, ``BEGIN
+IMMEDIATE`` (the database's write lock) on SQLite. The first process upgrades; the
+others wait, find the database at head and write nothing. A database already at head
+is recognised without taking the lock, so an open costs one read. (Upgrading once in
+the parent before :mod:`champion.serving.runner` forks would cover the workers only:
+a scheduled ``champion monitor`` or ``champion feedback`` can open the database at the
+same moment, and a single-process server has no parent that runs first.)
 
 The table objects here (:data:`metadata`) describe the schema at head, for the queries
-of the log and the alerts.
+of the log and the alerts; each revision states its own DDL, so a revision never
+changes when the tables here do.
 
 May import: nothing from champion (the log and the alerts import it).
 """
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+log = logging.getLogger("champion.monitoring")
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# Not Alembic's default ``alembic_version``: the log may share a database with
+# MLflow's backend store, whose migrations keep their revision in ``alembic_version``.
+VERSION_TABLE = "champion_alembic_version"
+BASELINE = "0001_baseline"
+BASELINE_TABLES = frozenset({"predictions", "feedback", "alerts"})
+# Any fixed 64-bit number that names "the champion schema upgrade" to PostgreSQL;
+# every process that upgrades takes the same one.
+_ADVISORY_LOCK = 0x63_68_61_6D_70_69_6F_6E  # "champion"
 
 metadata = sa.MetaData()
 predictions_table = sa.Table(
@@ -99,11 +139,84 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def open_database(url: str) -> sa.Engine:
-    """An engine for ``url`` with every table of :data:`metadata` created.
+    """An engine for ``url`` whose schema is at head (see the module docstring).
 
     Raises:
-        sqlalchemy.exc.SQLAlchemyError: the database cannot be reached.
+        sqlalchemy.exc.SQLAlchemyError: the database cannot be reached or upgraded.
     """
     engine = create_engine(url)
-    metadata.create_all(engine)
+    try:
+        upgrade(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     return engine
+
+
+def head() -> str:
+    """The newest revision of the schema."""
+    return ScriptDirectory.from_config(_config()).get_current_head()
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database at ``engine`` is at (None: not versioned)."""
+    with engine.connect() as connection:
+        return _revision(connection)
+
+
+def upgrade(engine: sa.Engine) -> None:
+    """Bring the database at ``engine`` to head; nothing is written when it is there
+    already. Safe to call from several processes at once (the module docstring says
+    how)."""
+    config = _config()
+    target = ScriptDirectory.from_config(config).get_current_head()
+    if current_revision(engine) == target:
+        return
+    with engine.connect() as connection:
+        _lock(connection)
+        # Read again under the lock: another process may have upgraded meanwhile.
+        current = _revision(connection)
+        if current == target:
+            connection.rollback()
+            return
+        config.attributes["connection"] = connection
+        if current is None and _unversioned_tables(connection) == BASELINE_TABLES:
+            # All of the baseline is there: written by champion before its schema was
+            # versioned. (With only some of it, the baseline revision creates the rest.)
+            log.info("monitoring database: adopting an unversioned schema as %s", BASELINE)
+            command.stamp(config, BASELINE)
+        command.upgrade(config, "head")
+        connection.commit()
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _revision(connection: sa.Connection) -> str | None:
+    # Read directly, not through Alembic's MigrationContext: every open does this, and
+    # a context logs its setup at INFO each time.
+    if not sa.inspect(connection).has_table(VERSION_TABLE):
+        return None
+    query = sa.text(f"SELECT version_num FROM {VERSION_TABLE}")
+    return connection.execute(query).scalar()
+
+
+def _unversioned_tables(connection: sa.Connection) -> set[str]:
+    """Tables of the baseline that exist without a version table: written by champion
+    before its schema was versioned."""
+    return set(sa.inspect(connection).get_table_names()) & BASELINE_TABLES
+
+
+def _lock(connection: sa.Connection) -> None:
+    """Begin the upgrade's transaction holding the database-wide upgrade lock."""
+    if connection.dialect.name == "postgresql":
+        # Released by the transaction's end, however it ends.
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+    elif connection.dialect.name == "sqlite":
+        # pysqlite would begin lazily (a deferred transaction, and only before DML):
+        # IMMEDIATE takes the write lock now, so two processes cannot both find the
+        # database unversioned and both create tables. Waits up to the 30 s timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
