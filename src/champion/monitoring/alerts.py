@@ -283,7 +283,20 @@ class Alerter:
         now: float | None = None,
     ) -> list[AlertEvent]:
         """Fire the rules ``signals`` cross for ``model``, except those that fired for
-        it less than ``cooldown_s`` before ``now`` (default: the current time).
+        it less than ``cooldown_s`` before ``now`` (default: the current time): the
+        spec's rules through :func:`evaluate`, then :meth:`fire`.
+
+        Returns:
+            the events that fired (not those held back by the cool-down).
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
+        """
+        now = time.time() if now is None else now
+        return self.fire(evaluate(signals, self.spec.rules, model, version, now), model, now)
+
+    def fire(self, crossed: Iterable[AlertEvent], model: str, now: float) -> list[AlertEvent]:
+        """Fire ``crossed`` (events :func:`evaluate` made for ``model`` at ``now``),
+        except those whose rule fired for ``model`` less than ``cooldown_s`` before.
 
         Each event that fires is logged, POSTed to the webhook (if any) and stored,
         in that order; a delivery that fails is logged at ERROR and stored with
@@ -294,10 +307,9 @@ class Alerter:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
         """
-        now = time.time() if now is None else now
         fired = []
         with self._lock:
-            for event in evaluate(signals, self.spec.rules, model, version, now):
+            for event in crossed:
                 last = self.store.last_fired(event.rule, model)
                 if last is not None and now - last < self.spec.cooldown_s:
                     self.logger.debug(
