@@ -439,13 +439,14 @@ def monitor(
     name = _model_name(model, config)
     settings = _settings_for(config)
     from champion.monitoring.alerts import Alerter, AlertStore
-    from champion.monitoring.monitor import build_report, log_report, signals_of
+    from champion.monitoring.monitor import log_report
     from champion.monitoring.report import render_html
+    from champion.monitoring.run import run_monitoring
 
     _quiet()
-    report = build_report(settings, name, policy)
     with AlertStore(settings.prediction_log) as store:
-        fired = Alerter(policy.alerts, store).process(signals_of(report), name, report.version)
+        monitoring_run = run_monitoring(settings, name, policy, Alerter(policy.alerts, store))
+    report, fired = monitoring_run.report, monitoring_run.fired
     page = render_html(report)
     target = html or settings.project_dir / "monitor_report.html"
     target.write_text(page, encoding="utf-8")

@@ -46,6 +46,8 @@ Example::
             version="3",
         )
     # one drift_share event (0.62 >= 0.5); the next hour's calls stay quiet
+
+May import: :mod:`champion.monitoring.store`, :mod:`champion.project.spec`.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from champion.monitoring.log import _engine, engine_url
+from champion.monitoring.store import alerts_table, open_database
 from champion.project.spec import FALLING, AlertRule, AlertsSpec
 
 log = logging.getLogger("champion.alerts")
@@ -166,31 +168,11 @@ def _message(rule: AlertRule, value: float, model: str, version: str | None, fal
 
 # -- the store ------------------------------------------------------------------------------
 
-_metadata = sa.MetaData()
-alerts_table = sa.Table(
-    "alerts",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("rule", sa.String(128), nullable=False),
-    sa.Column("model", sa.String(256), nullable=False),
-    sa.Column("version", sa.String(32), nullable=True),
-    sa.Column("signal", sa.String(160), nullable=False),
-    sa.Column("severity", sa.String(16), nullable=False),
-    sa.Column("value", sa.Float, nullable=False),
-    sa.Column("threshold", sa.Float, nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("fired_at", sa.Float, nullable=False),
-    sa.Column("delivered", sa.Boolean, nullable=False),
-    sa.Column("delivery_error", sa.Text, nullable=True),
-    # The cool-down asks "when did this rule last fire for this model" on every run.
-    sa.Index("alerts_rule_model_fired", "rule", "model", "fired_at"),
-)
-
 
 class AlertStore:
     """The ``alerts`` table in the database at ``url`` (a SQLAlchemy URL; the
     prediction log's, so one database holds what was predicted and what was raised).
-    ``postgresql://`` URLs use psycopg2; SQLite runs in WAL mode as the log does.
+    The engine and the table are :mod:`champion.monitoring.store`'s.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: from any method, when the database fails.
@@ -198,8 +180,7 @@ class AlertStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = _engine(engine_url(url))
-        _metadata.create_all(self.engine)
+        self.engine = open_database(url)
 
     def record(self, event: AlertEvent, delivered: bool, error: str | None = None) -> int:
         """Store ``event`` and how its delivery went. Returns the row's id."""
@@ -302,7 +283,20 @@ class Alerter:
         now: float | None = None,
     ) -> list[AlertEvent]:
         """Fire the rules ``signals`` cross for ``model``, except those that fired for
-        it less than ``cooldown_s`` before ``now`` (default: the current time).
+        it less than ``cooldown_s`` before ``now`` (default: the current time): the
+        spec's rules through :func:`evaluate`, then :meth:`fire`.
+
+        Returns:
+            the events that fired (not those held back by the cool-down).
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
+        """
+        now = time.time() if now is None else now
+        return self.fire(evaluate(signals, self.spec.rules, model, version, now), model, now)
+
+    def fire(self, crossed: Iterable[AlertEvent], model: str, now: float) -> list[AlertEvent]:
+        """Fire ``crossed`` (events :func:`evaluate` made for ``model`` at ``now``),
+        except those whose rule fired for ``model`` less than ``cooldown_s`` before.
 
         Each event that fires is logged, POSTed to the webhook (if any) and stored,
         in that order; a delivery that fails is logged at ERROR and stored with
@@ -313,10 +307,9 @@ class Alerter:
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
         """
-        now = time.time() if now is None else now
         fired = []
         with self._lock:
-            for event in evaluate(signals, self.spec.rules, model, version, now):
+            for event in crossed:
                 last = self.store.last_fired(event.rule, model)
                 if last is not None and now - last < self.spec.cooldown_s:
                     self.logger.debug(

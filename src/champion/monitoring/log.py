@@ -3,7 +3,8 @@
 One table of predictions (a row per request and arm: request id, time, model, version,
 arm, the model inputs column by column, one output per input row, the latency) and one
 of feedback (the true label of a request's row), on SQLite in WAL mode (the default, in the project
-folder) or PostgreSQL, through SQLAlchemy Core.
+folder) or PostgreSQL, through SQLAlchemy Core. The tables and the engine are
+:mod:`champion.monitoring.store`'s.
 
 Writing stays off the request's path: :meth:`PredictionLog.record` appends the
 request's arrays to a buffer and returns; a background thread turns them into rows and
@@ -13,6 +14,9 @@ would go past that (the writer cannot keep up), it writes the buffer itself firs
 (back-pressure instead of dropping). So a crash (``kill -9``) loses at most
 ``max_buffered`` rows, and :meth:`close` (on SIGTERM, through the server's shutdown)
 writes everything.
+
+May import: :mod:`champion.errors`, :mod:`champion.monitoring.store`,
+:mod:`champion.project.transformers`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from champion.errors import NotFoundError, RequestError
+from champion.monitoring.store import feedback_table, open_database, predictions_table
 from champion.project.transformers import canonical_category
 
 log = logging.getLogger("champion.monitoring")
@@ -38,33 +43,6 @@ log = logging.getLogger("champion.monitoring")
 FLUSH_INTERVAL = 0.5
 MAX_BUFFERED = 10_000
 PRUNE_EVERY = 3600.0
-
-_metadata = sa.MetaData()
-predictions_table = sa.Table(
-    "predictions",
-    _metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(128), nullable=False, index=True),
-    sa.Column("ts", sa.Float, nullable=False, index=True),
-    sa.Column("model", sa.String(256), nullable=False),
-    sa.Column("version", sa.String(32), nullable=False),
-    sa.Column("arm", sa.String(16), nullable=False),
-    sa.Column("rows", sa.Integer, nullable=False),
-    # Column by column ({"hp": [80, 64], ...}) and one output per row: one database row
-    # per request, so logging costs little more for 100 rows than for one.
-    sa.Column("inputs", sa.Text, nullable=False),
-    sa.Column("outputs", sa.Text, nullable=False),
-    sa.Column("latency_ms", sa.Float, nullable=False),
-    sa.UniqueConstraint("request_id", "arm", name="one_request_per_arm"),
-)
-feedback_table = sa.Table(
-    "feedback",
-    _metadata,
-    sa.Column("request_id", sa.String(128), primary_key=True),
-    sa.Column("row", sa.Integer, primary_key=True),
-    sa.Column("label", sa.Text, nullable=False),
-    sa.Column("ts", sa.Float, nullable=False),
-)
 
 
 @dataclass(frozen=True)
@@ -116,14 +94,6 @@ class Label:
     row: int = 0
 
 
-def engine_url(url: str) -> str:
-    """``postgresql://`` → ``postgresql+psycopg2://``: SQLAlchemy 2.1 maps a bare
-    PostgreSQL URL to psycopg 3, which champion does not install."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
-
-
 class PredictionLog:
     """The log at ``url`` (a SQLAlchemy URL). Call :meth:`start` to write in the
     background and :meth:`close` to stop and write what is left."""
@@ -140,8 +110,7 @@ class PredictionLog:
         self.flush_interval = flush_interval
         self.max_buffered = max_buffered
         self.retention_days = retention_days
-        self.engine = _engine(engine_url(url))
-        _metadata.create_all(self.engine)
+        self.engine = open_database(url)
         self._buffer: list[Scored] = []
         self._buffered_rows = 0
         self._lock = threading.Lock()  # guards the buffer
@@ -451,18 +420,3 @@ def _expand(requests, labels: dict) -> pd.DataFrame:
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _engine(url: str) -> sa.Engine:
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
-
-        @sa.event.listens_for(engine, "connect")
-        def _wal(connection, _record) -> None:
-            # WAL: readers (monitor, feedback) never block the server's writes, and
-            # several worker processes can append to one file.
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-
-        return engine
-    return sa.create_engine(url, pool_pre_ping=True)

@@ -1,7 +1,9 @@
 """The server's own monitoring: every ``monitor_interval`` seconds, off the event loop,
 build the monitoring report from the prediction log, publish it as Prometheus gauges
 (drift per feature, live metrics per version and arm, the prediction rate, alert
-states) and run the alert rules, with the server's error rate as one more signal.
+states) and run the alert rules, with the server's error rate as one more signal: one
+:func:`~champion.monitoring.run.run_monitoring` call per run, so the rules are evaluated
+once, and the rules crossed drive both the events and the ``alert_active`` gauges.
 
 Requests never wait for it: the app reads the last report, and the gauges are values
 set in the background.
@@ -12,10 +14,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
-import time
 
-from champion.monitoring.alerts import Alerter, AlertStore, evaluate
-from champion.monitoring.monitor import MonitorReport, build_report, signals_of
+from champion.monitoring.alerts import Alerter, AlertStore
+from champion.monitoring.monitor import MonitorReport
+from champion.monitoring.run import run_monitoring
 from champion.project.spec import MonitoringSpec
 from champion.serving.metrics import ServerMetrics
 from champion.settings import Settings
@@ -47,22 +49,22 @@ class ServerMonitor:
             return self._refresh()
 
     def _refresh(self) -> MonitorReport:
-        report = build_report(self.settings, self.name, self.policy, self._references)
-        signals = signals_of(report) | {"error_rate": self._error_rate()}
-        fired = self.alerter.process(signals, self.name, report.version)
-        for event in fired:
+        run = run_monitoring(
+            self.settings,
+            self.name,
+            self.policy,
+            self.alerter,
+            signals={"error_rate": self._error_rate()},
+            references=self._references,
+        )
+        for event in run.fired:
             self.metrics.alerts.labels(event.rule, event.severity).inc()
-        crossed = {
-            e.rule
-            for e in evaluate(
-                signals, self.policy.alerts.rules, self.name, report.version, time.time()
-            )
-        }
+        crossed = {event.rule for event in run.crossed}
         for rule in self.policy.alerts.rules:
             self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in crossed)
-        self._publish(report, signals)
-        self.report = report
-        return report
+        self._publish(run.report, run.signals)
+        self.report = run.report
+        return run.report
 
     def close(self) -> None:
         """Wait for a run in progress (a thread cannot be cancelled, and a run that

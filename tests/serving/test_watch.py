@@ -1,0 +1,71 @@
+"""The server's monitoring run: one run_monitoring call per refresh, so each crossed
+rule fires one event per run and the same crossing sets the alert_active gauges."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from champion.serving.metrics import ServerMetrics
+from champion.serving.watch import ServerMonitor
+from support.monitoring import legendary, log_generation, webhook
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory, sqlite_template):
+    return legendary(tmp_path_factory.mktemp("legendary"), sqlite_template)
+
+
+def _sample(metrics: ServerMetrics, name: str, rule: str, severity: str) -> float | None:
+    return metrics.registry.get_sample_value(name, {"rule": rule, "severity": severity})
+
+
+def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tmp_path):
+    settings = dataclasses.replace(
+        model.settings, prediction_log=f"sqlite:///{tmp_path / 'predictions.db'}"
+    )
+    log_generation(settings.prediction_log, 9)
+    metrics = ServerMetrics()
+    with webhook() as hook:
+        policy = model.project.spec.monitoring
+        alerts = policy.alerts.model_copy(update={"webhook": hook.url, "cooldown_s": 0})
+        policy = policy.model_copy(update={"alerts": alerts})
+        monitor = ServerMonitor(settings, "legendary", policy, metrics)
+        try:
+            metrics.answered, metrics.server_errors = 10, 5  # half the answers failed
+            report = monitor.refresh()
+            first = [body["rule"] for body in hook.bodies]
+            metrics.answered = 20  # ten more answers, no new error
+            monitor.refresh()
+            stored = [event.rule for event in monitor.store.events()]
+        finally:
+            monitor.close()
+
+    assert monitor.report is not None and monitor.report.created_at >= report.created_at
+    assert report.version == "1"
+    assert first == ["quiet", "errors"]
+    assert [body["rule"] for body in hook.bodies] == ["quiet", "errors", "quiet"]
+    assert sorted(stored) == ["errors", "quiet", "quiet"]
+    assert _sample(metrics, "champion_alerts_total", "quiet", "warning") == 2
+    assert _sample(metrics, "champion_alerts_total", "errors", "critical") == 1
+    assert _sample(metrics, "champion_alert_active", "quiet", "warning") == 1
+    assert _sample(metrics, "champion_alert_active", "errors", "critical") == 0
+    assert _sample(metrics, "champion_alert_active", "slow", "warning") == 0
+    assert metrics.registry.get_sample_value("champion_prediction_rate") == 0
+
+
+def test_without_answers_the_error_rate_is_not_measured(model, tmp_path):
+    settings = dataclasses.replace(
+        model.settings, prediction_log=f"sqlite:///{tmp_path / 'predictions.db'}"
+    )
+    log_generation(settings.prediction_log, 9)
+    metrics = ServerMetrics()
+    monitor = ServerMonitor(settings, "legendary", model.project.spec.monitoring, metrics)
+    try:
+        monitor.refresh()
+        stored = [event.rule for event in monitor.store.events()]
+    finally:
+        monitor.close()
+    assert stored == ["quiet"]
+    assert _sample(metrics, "champion_alert_active", "errors", "critical") == 0
