@@ -117,7 +117,7 @@ def compare(
 ) -> None:
     """Rank the candidate runs by the primary metric, with the other metrics beside."""
     name = _model_name(model, config)
-    from champion.registry.lifecycle import compare as compare_runs
+    from champion.registry.compare import compare as compare_runs
 
     _quiet()
     rows = compare_runs(_settings_for(config), name, limit=limit)
@@ -149,7 +149,7 @@ def register(
     if best and run:
         raise typer.BadParameter("give --best or --run, not both")
     name = _model_name(model, config)
-    from champion.registry.lifecycle import register as register_version
+    from champion.registry.register import register as register_version
 
     _quiet()
     version = register_version(_settings_for(config), name, run_id=run, description=description)
@@ -172,7 +172,7 @@ def promote(
     """
     policy = _project(config).spec.promotion if config.is_file() else None
     name = _model_name(model, config)
-    from champion.registry.lifecycle import promote as run_gate
+    from champion.registry.promote import promote as run_gate
 
     _quiet()
     try:
@@ -192,7 +192,7 @@ def rollback(
 ) -> None:
     """Give alias 'champion' back to the previous champion."""
     name = _model_name(model, config)
-    from champion.registry.lifecycle import rollback as do_rollback
+    from champion.registry.rollback import rollback as do_rollback
 
     _quiet()
     version = do_rollback(_settings_for(config), name, reason=reason)
@@ -207,7 +207,7 @@ def models(
 ) -> None:
     """List registered versions: aliases, description and key metrics."""
     name = model or (_project(config).spec.name if config.is_file() else None)
-    from champion.registry.lifecycle import list_versions
+    from champion.registry.versions import list_versions
 
     _quiet()
     rows = list_versions(_settings_for(config), name)

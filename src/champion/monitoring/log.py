@@ -31,7 +31,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from champion.errors import NotFoundError, RequestError
-from champion.project.transformers import canonical_category
+from champion.project.categories import canonical_category
 
 log = logging.getLogger("champion.monitoring")
 

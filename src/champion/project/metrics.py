@@ -1,7 +1,8 @@
 """Metrics per task, the primary metric's default and direction, and per-row scores.
 
 :func:`evaluate` computes every holdout metric of a task; :func:`row_scores` gives the
-per-row quantity the promotion gate pairs between two models.
+per-row quantity the promotion gate pairs between two models. A metric's direction and
+the ranking key come from :mod:`champion.project.ranking` (re-exported here).
 """
 
 from __future__ import annotations
@@ -9,13 +10,16 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+# Direction and ranking live apart, free of scikit-learn; importers of this module
+# keep finding them here.
+from champion.project.ranking import LOWER_IS_BETTER, direction_of, rank_key  # noqa: F401
+
 DEFAULT_PRIMARY = {
     "binary": "f1",
     "multiclass": "f1_macro",
     "regression": "rmse",
     "multilabel": "jaccard",
 }
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "hamming_loss", "fit_time_s"})
 
 METRICS_BY_TASK = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
@@ -30,17 +34,6 @@ METRICS_BY_TASK = {
     "regression": ("rmse", "mae", "r2"),
     "multilabel": ("jaccard", "f1_micro", "f1_macro", "hamming_loss", "prediction_rate"),
 }
-
-
-def rank_key(value: float | None, direction: str) -> tuple[bool, float]:
-    """Sort key that puts the best value first and missing or NaN values last."""
-    missing = value is None or np.isnan(value)
-    return (missing, 0.0 if missing else (-value if direction == "maximize" else value))
-
-
-def direction_of(metric: str) -> str:
-    """``minimize`` for errors and losses, ``maximize`` otherwise."""
-    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
 
 
 def evaluate(
