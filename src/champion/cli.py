@@ -7,6 +7,11 @@ the current folder) where it needs one; the tracking store comes from
 its exit code (1 for a refused promotion, 2 otherwise), never as a traceback; so is a
 usage error (an unknown command or option, a missing argument), as ``UsageError:
 message (see 'champion COMMAND --help')`` with exit 2.
+
+Each command imports what it needs inside its body: ``--help``, ``models``,
+``compare``, ``rollback`` and ``feedback`` never import scikit-learn, skops, SHAP or
+``champion.training`` (``tests/test_cli_imports.py`` checks it), so they answer in
+about the time MLflow's client takes.
 """
 
 from __future__ import annotations
