@@ -153,6 +153,41 @@ def test_console_script_prints_no_traceback(tmp_path):
     )
 
 
+USAGE_ERRORS = [
+    (["traine"], r"^UsageError: No such command 'traine'\..*\(see 'champion --help'\)$"),
+    (
+        ["train", "--colour", "red"],
+        r"^UsageError: No such option: --colour.*\(see 'champion train --help'\)$",
+    ),
+    (["feedback"], r"^UsageError: Missing argument 'file'.*\(see 'champion feedback --help'\)$"),
+    (
+        ["register", "--best", "--run", "abc"],
+        r"^UsageError: Invalid value: give --best or --run, not both",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    USAGE_ERRORS,
+    ids=["unknown-command", "unknown-option", "missing-argument", "conflicting-options"],
+)
+def test_usage_error_is_one_line_with_exit_2(argv, message, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "champion", *argv],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert re.search(message, result.stderr.strip()), result.stderr
+    assert result.stdout == ""
+
+
 def test_cli_train_compare_register_promote_refuse(
     tmp_path, capsys, monkeypatch, breast_cancer_csv, sqlite_template
 ):

@@ -4,7 +4,14 @@ Every command reads the project file given with ``-c`` (default ``champion.yaml`
 the current folder) where it needs one; the tracking store comes from
 ``MLFLOW_TRACKING_URI`` or defaults to ``mlflow.db`` beside the project file. A
 :class:`~champion.errors.ChampionError` is printed as ``Name: message`` on stderr with
-its exit code (1 for a refused promotion, 2 otherwise), never as a traceback.
+its exit code (1 for a refused promotion, 2 otherwise), never as a traceback; so is a
+usage error (an unknown command or option, a missing argument), as ``UsageError:
+message (see 'champion COMMAND --help')`` with exit 2.
+
+Each command imports what it needs inside its body: ``--help``, ``models``,
+``compare``, ``rollback`` and ``feedback`` never import scikit-learn, skops, SHAP or
+``champion.training`` (``tests/test_cli_imports.py`` checks it), so they answer in
+about the time MLflow's client takes.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer._click.exceptions import UsageError  # what Typer's parser raises
 
 from champion.errors import ChampionError, PromotionRefused
 from champion.project.spec import Project, load_spec
@@ -117,7 +125,7 @@ def compare(
 ) -> None:
     """Rank the candidate runs by the primary metric, with the other metrics beside."""
     name = _model_name(model, config)
-    from champion.registry.lifecycle import compare as compare_runs
+    from champion.registry.compare import compare as compare_runs
 
     _quiet()
     rows = compare_runs(_settings_for(config), name, limit=limit)
@@ -149,7 +157,7 @@ def register(
     if best and run:
         raise typer.BadParameter("give --best or --run, not both")
     name = _model_name(model, config)
-    from champion.registry.lifecycle import register as register_version
+    from champion.registry.register import register as register_version
 
     _quiet()
     version = register_version(_settings_for(config), name, run_id=run, description=description)
@@ -172,7 +180,7 @@ def promote(
     """
     policy = _project(config).spec.promotion if config.is_file() else None
     name = _model_name(model, config)
-    from champion.registry.lifecycle import promote as run_gate
+    from champion.registry.promote import promote as run_gate
 
     _quiet()
     try:
@@ -192,7 +200,7 @@ def rollback(
 ) -> None:
     """Give alias 'champion' back to the previous champion."""
     name = _model_name(model, config)
-    from champion.registry.lifecycle import rollback as do_rollback
+    from champion.registry.rollback import rollback as do_rollback
 
     _quiet()
     version = do_rollback(_settings_for(config), name, reason=reason)
@@ -207,7 +215,7 @@ def models(
 ) -> None:
     """List registered versions: aliases, description and key metrics."""
     name = model or (_project(config).spec.name if config.is_file() else None)
-    from champion.registry.lifecycle import list_versions
+    from champion.registry.versions import list_versions
 
     _quiet()
     rows = list_versions(_settings_for(config), name)
@@ -587,25 +595,41 @@ def _print_evidence(evidence: dict) -> None:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Run one command line and return its exit code; champion's errors become one line
-    on stderr (``Name: message``), never a traceback."""
-    import click
-
+    """Run one command line and return its exit code; champion's errors and usage errors
+    (an unknown command or option, a missing argument) become one line on stderr
+    (``Name: message``, exit 2), never a traceback."""
     try:
-        # Without standalone mode, click hands back typer.Exit's code instead of exiting.
+        # Without standalone mode, Typer hands back typer.Exit's code instead of exiting.
         code = app(args=argv, standalone_mode=False, prog_name="champion")
     except ChampionError as e:
         errors.print(f"[red]{type(e).__name__}[/]: {e.message}", highlight=False, soft_wrap=True)
         return e.exit_code
-    except click.exceptions.Exit as e:
-        return e.exit_code
-    except click.ClickException as e:
-        e.show()
-        return e.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except typer.TyperException as e:
+        return _usage_error(e)
+    except (typer.Abort, KeyboardInterrupt):
         errors.print("Aborted.")
         return 130
     return code if isinstance(code, int) else 0
+
+
+def _usage_error(error: typer.TyperException) -> int:
+    """Print a parsing error as one line and return its exit code (2 for usage errors).
+
+    Typer ships its own copy of click (``typer._click``): its parser raises that copy's
+    exceptions, which derive from ``typer.TyperException``, not from click's.
+    """
+    if not isinstance(error, UsageError):  # e.g. a file option that cannot be opened
+        errors.print(f"{type(error).__name__}: {error.format_message()}", markup=False)
+        return error.exit_code
+    # ``champion`` alone: the help text is the message, shown as click shows it (Typer
+    # itself tells this case by the class's name).
+    if type(error).__name__ == "NoArgsIsHelpError":
+        error.show()
+        return error.exit_code
+    message = " ".join(error.format_message().split())  # click's suggestions: same line
+    hint = f" (see '{error.ctx.command_path} --help')" if error.ctx is not None else ""
+    errors.print(f"UsageError: {message}{hint}", markup=False, highlight=False, soft_wrap=True)
+    return error.exit_code
 
 
 def main() -> None:

@@ -18,7 +18,10 @@ from rich.progress import Progress
 
 from champion.errors import PromotionRefused
 from champion.project.spec import Project
-from champion.registry.lifecycle import compare, list_versions, promote, register
+from champion.registry.compare import compare
+from champion.registry.promote import promote
+from champion.registry.register import register
+from champion.registry.versions import list_versions
 from champion.settings import Settings
 from champion.training.train import train_project
 

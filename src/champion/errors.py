@@ -7,6 +7,9 @@
     ├── DataError                  a data file or column cannot be used as asked (400)
     ├── NotFoundError              a model, version, alias or run does not exist (404)
     ├── TrackingError              the tracking store refused or failed a request (502)
+    ├── ConflictError              the registry is not in the state the command needs:
+    │                              the challenger is already champion, no previous
+    │                              champion to roll back to (409)
     ├── PromotionRefused           the promotion gate said no; exits 1 (409)
     ├── UsageError                 a command-line option has a value it cannot take (400)
     ├── RequestError               a request to the server cannot be scored (400, 409, 413,
@@ -70,6 +73,14 @@ class TrackingError(ChampionError):
 
     http_status = 502
     code = "tracking_error"
+
+
+class ConflictError(ChampionError):
+    """Raised when the registry is not in the state a command needs: promoting the
+    version that already is the champion, or rolling back with no earlier champion."""
+
+    http_status = 409
+    code = "conflict"
 
 
 class PromotionRefused(ChampionError):

@@ -10,9 +10,9 @@ import pytest
 
 from champion.monitoring.drift import compute_drift
 from champion.monitoring.profile_v1 import APPROXIMATE_NOTE, approximate_sample, as_version_2
+from champion.project.categories import MISSING
 from champion.project.features import FeatureSet
 from champion.project.profile import build_profile, decode_sample
-from champion.project.transformers import MISSING
 from support.drift_data import FEATURES, POLICY, as_json, by_feature, frame
 
 

@@ -8,9 +8,10 @@ import pytest
 from sklearn.utils.estimator_checks import check_estimator
 
 from champion.errors import DataError
+from champion.project.categories import MISSING
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
 from champion.project.spec import FeaturesSpec, PreprocessingSpec
-from champion.project.transformers import MISSING, AsCategories, OutlierCapper, SkewLogTransformer
+from champion.project.transformers import AsCategories, OutlierCapper, SkewLogTransformer
 
 N = 30
 

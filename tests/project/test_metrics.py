@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from champion.project.metrics import (
-    DEFAULT_PRIMARY,
-    METRICS_BY_TASK,
-    direction_of,
-    evaluate,
-    rank_key,
-    row_scores,
-)
+from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate, row_scores
+from champion.project.ranking import direction_of, rank_key
 
 BINARY_TRUE = np.array(["yes", "no", "no", "yes", "no", "yes", "no", "no"], dtype=object)
 BINARY_PRED = np.array(["yes", "no", "yes", "no", "no", "yes", "no", "yes"], dtype=object)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from champion.project.categories import MISSING
 from champion.project.features import FeatureSet
 from champion.project.profile import (
     PROFILE_VERSION,
@@ -18,7 +19,6 @@ from champion.project.profile import (
     numeric_summary,
     summarise,
 )
-from champion.project.transformers import MISSING
 
 
 def _frame() -> pd.DataFrame:

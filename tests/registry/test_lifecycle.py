@@ -15,8 +15,12 @@ import pytest
 from champion.errors import NotFoundError, PromotionRefused
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import load_spec
-from champion.registry.lifecycle import compare, list_versions, promote, register, rollback
+from champion.registry.compare import compare
+from champion.registry.promote import promote
+from champion.registry.register import register
+from champion.registry.rollback import rollback
 from champion.registry.tracking import ROLE_TAG, client, use_tracking
+from champion.registry.versions import list_versions
 from champion.training.train import train_project
 from support.projects import write_project
 

@@ -20,7 +20,8 @@ from scipy.stats import binomtest
 from sklearn.dummy import DummyClassifier
 
 from champion.project.spec import load_spec
-from champion.registry.lifecycle import promote, register
+from champion.registry.promote import promote
+from champion.registry.register import register
 from champion.registry.tracking import use_tracking
 from champion.serving.app import create_app
 from champion.serving.deployment import Traffic, bucket

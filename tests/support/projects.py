@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from champion.project.spec import Project, load_spec
-from champion.registry.lifecycle import promote, register
+from champion.registry.promote import promote
+from champion.registry.register import register
 from champion.settings import Settings
 from champion.training.train import TrainingReport, train_project
 

@@ -88,6 +88,7 @@ from champion.monitoring.stattests import (
     population_stability_index,
     unseen_share,
 )
+from champion.project.categories import MISSING, canonical_category, is_missing
 from champion.project.features import FeatureSet
 from champion.project.profile import (
     PROFILE_VERSION,
@@ -97,7 +98,6 @@ from champion.project.profile import (
     tokenize,
 )
 from champion.project.spec import DriftSpec
-from champion.project.transformers import MISSING, canonical_category, is_missing
 
 MAX_TEXT_DOCS = 20_000  # tokenising is Python-speed; 20,000 documents pin shares to ±0.5%
 DOMAIN_ROWS = 5_000  # the domain classifier's balanced sample (half reference, half current)

@@ -36,7 +36,7 @@ import sqlalchemy as sa
 
 from champion.errors import NotFoundError, RequestError
 from champion.monitoring.store import feedback_table, open_database, predictions_table
-from champion.project.transformers import canonical_category
+from champion.project.categories import canonical_category
 
 log = logging.getLogger("champion.monitoring")
 

@@ -27,10 +27,9 @@ from champion import artifacts
 from champion.monitoring.drift import DriftReport, compute_drift
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import LivePerformance, live_performance
+from champion.project.categories import canonical_category
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import MonitoringSpec
-from champion.project.transformers import canonical_category
-from champion.registry.lifecycle import require_alias
 from champion.registry.tracking import (
     ROLE_TAG,
     client,
@@ -38,6 +37,7 @@ from champion.registry.tracking import (
     translate_errors,
     use_tracking,
 )
+from champion.registry.versions import require_alias
 from champion.settings import Settings
 
 MONITOR_ROLE = "monitor"

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from champion.project.metrics import direction_of, evaluate
-from champion.project.transformers import canonical_category
+from champion.project.categories import canonical_category
+from champion.project.metrics import evaluate
+from champion.project.ranking import direction_of
 
 
 @dataclass(frozen=True)

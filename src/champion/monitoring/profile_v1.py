@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from champion.project.categories import MISSING
 from champion.project.profile import SAMPLE_SIZE, VALUE_COUNTS_MAX
-from champion.project.transformers import MISSING
 
 APPROXIMATE_NOTE = (
     "reference profile version {version}: numeric samples rebuilt from quantiles "

@@ -26,6 +26,7 @@ from sklearn.preprocessing import (
 )
 
 from champion.errors import DataError
+from champion.project.categories import canonical_category, is_missing
 from champion.project.data import mixed_types
 from champion.project.spec import FeaturesSpec, PreprocessingSpec
 from champion.project.transformers import (
@@ -33,8 +34,6 @@ from champion.project.transformers import (
     OutlierCapper,
     SkewLogTransformer,
     TextColumn,
-    canonical_category,
-    is_missing,
 )
 
 _ID_NAME = re.compile(r"(^|_)id$", re.IGNORECASE)

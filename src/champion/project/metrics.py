@@ -1,7 +1,8 @@
 """Metrics per task, the primary metric's default and direction, and per-row scores.
 
 :func:`evaluate` computes every holdout metric of a task; :func:`row_scores` gives the
-per-row quantity the promotion gate pairs between two models.
+per-row quantity the promotion gate pairs between two models. A metric's direction and
+the ranking key live in :mod:`champion.project.ranking`, free of scikit-learn.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ DEFAULT_PRIMARY = {
     "regression": "rmse",
     "multilabel": "jaccard",
 }
-LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "hamming_loss", "fit_time_s"})
 
 METRICS_BY_TASK = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
@@ -30,17 +30,6 @@ METRICS_BY_TASK = {
     "regression": ("rmse", "mae", "r2"),
     "multilabel": ("jaccard", "f1_micro", "f1_macro", "hamming_loss", "prediction_rate"),
 }
-
-
-def rank_key(value: float | None, direction: str) -> tuple[bool, float]:
-    """Sort key that puts the best value first and missing or NaN values last."""
-    missing = value is None or np.isnan(value)
-    return (missing, 0.0 if missing else (-value if direction == "maximize" else value))
-
-
-def direction_of(metric: str) -> str:
-    """``minimize`` for errors and losses, ``maximize`` otherwise."""
-    return "minimize" if metric in LOWER_IS_BETTER else "maximize"
 
 
 def evaluate(

@@ -51,8 +51,9 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from champion.project.categories import MISSING
 from champion.project.features import FeatureSet
-from champion.project.transformers import MISSING, AsCategories
+from champion.project.transformers import AsCategories
 
 PROFILE_VERSION = 2
 QUANTILES = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0)

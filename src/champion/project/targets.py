@@ -14,9 +14,9 @@ import pandas as pd
 from sklearn.preprocessing import MultiLabelBinarizer
 
 from champion.errors import SpecError
+from champion.project.categories import canonical_category
 from champion.project.data import split_tags
 from champion.project.spec import ProjectSpec
-from champion.project.transformers import canonical_category
 
 _POSITIVE_SPELLINGS = (True, 1, "1", "yes", "Yes", "true", "True", "positive", "pos")
 

@@ -3,8 +3,8 @@
 Each follows the estimator contract: keyword hyperparameters stored as given in
 ``__init__``, learned state ending in ``_``, so they clone, pickle, grid-search and
 serialise with skops like any scikit-learn transformer. This module imports only
-numpy, pandas and scikit-learn because a logged model ships it (MLflow ``code_paths``)
-and loads it wherever the model is served.
+numpy, pandas, scikit-learn and :mod:`champion.project.categories` because a logged
+model ships it (MLflow ``code_paths``) and loads it wherever the model is served.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-MISSING = "__missing__"
+from champion.project.categories import MISSING, canonical_category, is_missing
 
 
 class _AcceptsMissing:
@@ -124,22 +124,8 @@ class TextColumn(TransformerMixin, BaseEstimator):
         return np.asarray(input_features if input_features is not None else ["text"], dtype=object)
 
 
-def is_missing(value) -> bool:
-    """True for None, NaN and pandas' NA."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
 def _as_strings(values: np.ndarray) -> np.ndarray:
     out = np.empty(values.shape, dtype=object)
     for index, value in np.ndenumerate(values):
         out[index] = MISSING if is_missing(value) else canonical_category(value)
     return out
-
-
-def canonical_category(value) -> str:
-    """One spelling per value: ``1``, ``1.0`` and ``"1"`` all become ``"1"``."""
-    if isinstance(value, bool | np.bool_):
-        return str(bool(value))
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        return str(int(value))
-    return str(value)

@@ -1,9 +1,25 @@
 """The registry: MLflow's model registry as champion's control plane.
 
 Owns ``tracking`` (the edge to MLflow: which store, which experiment, error
-translation), ``modelio`` (logging a pipeline as an MLflow model with skops), ``gate``
-(the paired tests and the promotion decision) and ``lifecycle`` (compare, register,
-promote, rollback, list).
+translation), ``modelio`` (logging a pipeline as an MLflow model with skops), and one
+module per registry operation:
+
+============  =========================================================  ==============
+module        job                                                        heavy imports
+============  =========================================================  ==============
+``versions``  list versions, resolve an alias, move ``champion``          none
+``compare``   rank the candidate runs by the primary metric               none
+``register``  register a run's model as version ``@challenger``           none
+``rollback``  give ``champion`` back to the previous champion             none
+``promote``   the gate: score both versions on one holdout, then move     scikit-learn,
+              ``champion`` or refuse                                      scipy.stats
+``gate``      the gate's paired tests and decision, free of MLflow        scipy.stats
+============  =========================================================  ==============
+
+"None" means MLflow's client and nothing that computes: ``champion models``,
+``compare`` and ``rollback`` start without scikit-learn, skops, SHAP or the training
+code; only ``promote`` (and ``modelio``, for training) pays for them. Keep it so: a module in
+the "none" rows must not import ``champion.project`` beyond ``spec`` and ``ranking``.
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts`` and
 ``champion.project``. Never training, serving or monitoring.

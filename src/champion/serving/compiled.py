@@ -51,15 +51,13 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder
 from sklearn.svm import SVC, SVR
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
+from champion.project.categories import MISSING, canonical_category, is_missing
 from champion.project.features import FeatureSet
 from champion.project.transformers import (
-    MISSING,
     AsCategories,
     OutlierCapper,
     SkewLogTransformer,
     TextColumn,
-    canonical_category,
-    is_missing,
 )
 
 # ONNX opsets of the graph: onnxruntime 1.23 runs opset 21. skl2onnx writes ai.onnx.ml

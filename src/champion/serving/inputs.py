@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from champion.errors import RequestError
+from champion.project.categories import canonical_category, is_missing
 from champion.project.features import FeatureSet
-from champion.project.transformers import canonical_category, is_missing
 from champion.serving.protocol import Rows
 
 Inputs = dict[str, np.ndarray]

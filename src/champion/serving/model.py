@@ -22,8 +22,8 @@ from champion import artifacts
 from champion.errors import ModelUnavailable, RequestError
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
-from champion.registry.lifecycle import require_alias
 from champion.registry.tracking import client, translate_errors, use_tracking
+from champion.registry.versions import require_alias
 from champion.serving.inputs import Inputs, as_frame, to_inputs
 from champion.serving.protocol import Rows
 from champion.settings import Settings

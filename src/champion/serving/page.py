@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-from champion.project.transformers import MISSING, canonical_category
+from champion.project.categories import MISSING, canonical_category
 from champion.serving.model import ServedModel
 from champion.templating import environment
 

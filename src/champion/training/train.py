@@ -28,14 +28,9 @@ from champion.errors import SpecError
 from champion.project.candidates import default_candidates, make_estimator, suggest_params
 from champion.project.data import Table, load_table
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
-from champion.project.metrics import (
-    DEFAULT_PRIMARY,
-    METRICS_BY_TASK,
-    direction_of,
-    evaluate,
-    rank_key,
-)
+from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate
 from champion.project.profile import build_profile
+from champion.project.ranking import direction_of, rank_key
 from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, Project
 from champion.project.splits import Split, cv_folds, make_split
 from champion.project.targets import Target, prepare_target

@@ -1,0 +1,71 @@
+"""Register a candidate run's model as a new version with alias ``challenger``.
+
+May import: ``champion.errors``, ``champion.settings``, ``champion.registry.tracking``,
+``champion.registry.compare``, ``champion.registry.versions``.
+"""
+
+from __future__ import annotations
+
+from mlflow.entities.model_registry import ModelVersion
+
+from champion.errors import NotFoundError
+from champion.registry.compare import compare
+from champion.registry.tracking import client, use_tracking
+from champion.registry.versions import CHALLENGER, now
+from champion.settings import Settings
+
+
+def register(
+    settings: Settings, name: str, *, run_id: str | None = None, description: str | None = None
+) -> ModelVersion:
+    """Register a candidate run's model as a new version of ``name`` with alias
+    ``challenger``: the given run, or the best by the primary metric.
+
+    Raises:
+        NotFoundError: the run does not exist or is not a candidate of ``name``.
+    """
+    rows = compare(settings, name)
+    if run_id is None:
+        chosen = rows[0]
+    else:
+        matches = [r for r in rows if r.run_id == run_id]
+        if not matches:
+            raise NotFoundError(
+                f"run '{run_id}' is not a finished candidate of '{name}'; "
+                f"candidates: {', '.join(r.run_id[:12] + ' ' + r.candidate for r in rows[:10])}"
+            )
+        chosen = matches[0]
+    value = chosen.metrics.get(chosen.metric, float("nan"))
+    mlflow_client = client(settings)
+    with use_tracking(settings):
+        run = mlflow_client.get_run(chosen.run_id)
+        inputs = run.inputs.dataset_inputs if run.inputs else []
+        data = (
+            ", ".join(f"{d.dataset.name} (digest {d.dataset.digest})" for d in inputs) or "unknown"
+        )
+        project_description = run.data.tags.get("mlflow.note.content", "")
+        text = description or (
+            f"Candidate '{chosen.candidate}' (run {chosen.run_id}): "
+            f"{chosen.metric} = {value:.4f} on the "
+            f"holdout. Data: {data}; filter: {run.data.params.get('data.filter') or 'none'}; "
+            f"split: {run.data.params.get('split', '?')}."
+        )
+        if not mlflow_client.search_registered_models(filter_string=f"name = '{name}'"):
+            mlflow_client.create_registered_model(name, description=project_description)
+        # The client, not mlflow.register_model: the same call without its prints.
+        version = mlflow_client.create_model_version(
+            name,
+            source=chosen.model_uri,
+            run_id=chosen.run_id,
+            model_id=chosen.model_uri.removeprefix("models:/"),
+            description=text,
+            tags={
+                "candidate": chosen.candidate,
+                "primary_metric": chosen.metric,
+                chosen.metric: f"{value:.6f}",
+                "data_digest": chosen.data_digest,
+                "registered_at": now(),
+            },
+        )
+        mlflow_client.set_registered_model_alias(name, CHALLENGER, version.version)
+        return mlflow_client.get_model_version(name, version.version)
