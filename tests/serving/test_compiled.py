@@ -18,7 +18,8 @@ from sklearn.pipeline import Pipeline
 from champion.project.candidates import make_estimator
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs
 from champion.project.spec import CandidateSpec, PreprocessingSpec, load_spec
-from champion.serving.compiled import CompiledModel, NotCompilable, columns_of, compile_pipeline
+from champion.serving.onnx.compile import NotCompilable, compile_pipeline
+from champion.serving.onnx.runtime import CompiledModel, columns_of
 from champion.training.train import build_pipeline, prepare
 from support.projects import write_project
 
