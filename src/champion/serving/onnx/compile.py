@@ -177,7 +177,7 @@ def _column_transformer(pipeline: Pipeline) -> ColumnTransformer:
 
 
 def _check_supported(pipeline: Pipeline) -> None:
-    """Name the first step that has no converter (skl2onnx's or this module's).
+    """Name the first step that has no converter (champion's, from the table, or skl2onnx's).
 
     Reads skl2onnx's registry, which is private: if it moved, the conversion itself
     still fails on such a step, with skl2onnx's less direct message."""

@@ -85,7 +85,7 @@ class Graph:
         return np.float64 if is_double else np.float32
 
 
-def converter(build):
+def converter(build: Callable[[Graph], None]) -> ConvertFunction:
     """A skl2onnx converter (``scope, operator, container``) from a function of a Graph."""
 
     def convert(scope, operator, container) -> None:
@@ -99,6 +99,7 @@ def converter(build):
 
 
 def same_shape(operator) -> None:
+    """The input's type and width: a step that changes values, not columns."""
     first = operator.inputs[0]
     width = sum(variable.get_second_dimension() or 0 for variable in operator.inputs)
     operator.outputs[0].type = first.type.__class__([first.get_first_dimension(), width or None])

@@ -19,8 +19,8 @@ The scalers, the ``ColumnTransformer`` and ``TfidfVectorizer`` are skl2onnx's ow
 :func:`unfaithful` names the TF-IDF settings it would answer differently for, and
 :func:`text_options` the options that make it tokenise like scikit-learn.
 
-Imports of champion: ``champion.project.transformers`` (through the table) and
-:mod:`~champion.serving.onnx.graph`.
+Imports of champion: :mod:`~champion.serving.onnx.graph` only (the table pairs these
+converters with champion's transformer classes).
 """
 
 from __future__ import annotations
