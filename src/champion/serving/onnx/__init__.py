@@ -1,0 +1,29 @@
+"""Serving a champion model through ONNX: compile a fitted pipeline, verify it, run it.
+
+This package owns the ONNX inference path, and nothing of HTTP:
+
+=================  ============================================================
+module             owns
+=================  ============================================================
+``runtime``        :class:`~.runtime.CompiledModel`: feeds columns to an
+                   onnxruntime session (one per process) and answers like the
+                   pipeline; ``columns_of``. The serving hot path.
+``compile``        :func:`~.compile.compile_pipeline` and ``NotCompilable``:
+                   convert with skl2onnx, verify on the holdout plus an
+                   all-missing row and an unseen-categories row.
+``converters``     the one table: each estimator class with its converter and
+                   shape rule, or skl2onnx's own.
+``graph``          what converters are written with (``Graph``, shape rules,
+                   how labels are spelled) and ``NotCompilable``.
+``preprocessing``  converters of champion's transformers, the imputer, the
+                   encoders; what skl2onnx's text converter would get wrong.
+``trees``          forests, decision trees, histogram gradient boosting.
+``linear``         SVC and SVR in double (the other linear models are skl2onnx's).
+``one_vs_rest``    one-vs-rest over tags (multilabel).
+=================  ============================================================
+
+Its modules may import ``champion.project`` and ``champion.errors``, never the
+server's HTTP layer (``champion.serving.app`` and the like) nor the rest of
+``champion.serving``. Importing the package imports nothing: the server imports
+``compile`` (scikit-learn's estimators, then skl2onnx) only when it compiles a model.
+"""
