@@ -10,7 +10,7 @@ Layers, from the wire inwards (MLServer's split: thin endpoints over a data plan
   (``watch.py``: one monitoring run published to Prometheus).
 - ``deployment.py``: the arms (champion, canary, shadow), routing and hot reload.
 - ``model.py``: one loaded version (checking, predicting, explaining); ``inputs.py``:
-  rows to model inputs; ``compiled`` ONNX: the pipeline as a verified graph.
+  rows to model inputs; ``onnx/``: the pipeline compiled to a verified ONNX graph.
 - ``metrics.py``: Prometheus; ``page.py``: the try-it page; ``runner.py``: uvicorn
   and worker processes.
 
