@@ -7,13 +7,15 @@
     ├── DataError                  a data file or column cannot be used as asked (400)
     ├── NotFoundError              a model, version, alias or run does not exist (404)
     ├── TrackingError              the tracking store refused or failed a request (502)
-    ├── ConflictError              the registry is not in the state the command needs:
-    │                              the challenger is already champion, no previous
-    │                              champion to roll back to (409)
+    ├── ConflictError              the registry or the server is not in the state the
+    │                              request needs: the challenger is already champion, no
+    │                              previous champion to roll back to, no prediction log
+    │                              on this server (409)
     ├── PromotionRefused           the promotion gate said no; exits 1 (409)
     ├── UsageError                 a command-line option has a value it cannot take (400)
-    ├── RequestError               a request to the server cannot be scored (400, 409, 413,
-    │                              415, 422)
+    ├── RequestError               a request's body or rows cannot be scored (400, 413
+    │                              for a body or row count over the limit, 415)
+    ├── NotExplainable             the model has no explainer that answers in time (422)
     └── Unavailable                the server cannot answer this now (503)
         └── ModelUnavailable       no model is loaded yet, or a version cannot be served
                                    (refused at load or reload; the message says why)
@@ -76,8 +78,10 @@ class TrackingError(ChampionError):
 
 
 class ConflictError(ChampionError):
-    """Raised when the registry is not in the state a command needs: promoting the
-    version that already is the champion, or rolling back with no earlier champion."""
+    """Raised when the registry or the server is not in the state a request needs:
+    promoting the version that already is the champion, rolling back with no earlier
+    champion, or asking a server that keeps no prediction log for feedback or its
+    dashboard."""
 
     http_status = 409
     code = "conflict"
@@ -113,6 +117,14 @@ class RequestError(ChampionError):
     def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
         super().__init__(message, field=field)
         self.http_status = status
+
+
+class NotExplainable(ChampionError):
+    """Raised when ``/explain`` is asked of a model no fast explainer handles (the
+    permutation explainer over hundreds of TF-IDF columns would take hours)."""
+
+    http_status = 422
+    code = "not_explainable"
 
 
 class Unavailable(ChampionError):

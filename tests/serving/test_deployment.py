@@ -239,6 +239,29 @@ def test_a_client_key_keeps_a_client_on_one_arm(versions, champion_is_1):
     assert binomtest(len(on_canary), len(keys), 0.30).pvalue > 0.001
 
 
+def test_a_bad_request_routed_to_the_canary_is_the_canarys(versions, champion_is_1):
+    settings = versions[0]
+    traffic = Traffic(canary="2", canary_percent=30, route_header="X-User")
+    on_canary = next(f"user-{i}" for i in range(100) if bucket(f"user-{i}") < 30)
+    on_champion = next(f"user-{i}" for i in range(100) if bucket(f"user-{i}") >= 30)
+    app = create_app(settings, NAME, traffic, reload_interval=0)
+    with running(app) as url, httpx.Client() as client:
+        answers = {
+            key: client.post(
+                f"{url}/predict", json=[{"no such column": 1}], headers={"X-User": key}
+            )
+            for key in (on_canary, on_champion)
+        }
+    assert {key: a.status_code for key, a in answers.items()} == {on_canary: 400, on_champion: 400}
+    canary, champion = answers[on_canary], answers[on_champion]
+    assert (canary.headers["X-Model-Version"], canary.headers["X-Model-Arm"]) == ("2", "canary")
+    assert (champion.headers["X-Model-Version"], champion.headers["X-Model-Arm"]) == (
+        "1",
+        "champion",
+    )
+    assert canary.json()["error"]["code"] == "invalid_input"
+
+
 def test_the_shadow_is_scored_and_never_answers(versions, champion_is_1):
     settings, _, rows = versions
     with running(

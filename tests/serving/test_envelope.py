@@ -62,6 +62,21 @@ def test_the_clients_request_id_is_kept(served):
     assert response.json() == {"seen": "mine-1"}
 
 
+@pytest.mark.parametrize(
+    "given",
+    [[("X-Request-ID", "")], [("X-Request-ID", "first"), ("X-Request-ID", "second")]],
+    ids=["empty", "repeated"],
+)
+def test_the_route_and_the_client_see_one_and_the_same_id(served, given):
+    url, _ = served
+    response = httpx.post(f"{url}/echo", headers=given)
+    sent = response.headers.get_list("x-request-id")
+    assert len(sent) == 1 and sent[0]
+    assert response.json() == {"seen": sent[0]}
+    if len(given) == 2:
+        assert sent == ["second"]
+
+
 def test_a_route_that_names_who_answered_is_not_overwritten(served):
     url, _ = served
     response = httpx.get(f"{url}/canary")

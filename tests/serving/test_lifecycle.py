@@ -9,7 +9,7 @@ import asyncio
 import pandas as pd
 import pytest
 
-from champion.errors import ModelUnavailable, RequestError
+from champion.errors import ConflictError, ModelUnavailable
 from champion.monitoring.log import LogOptions, PredictionLog
 from champion.project.spec import MonitoringSpec
 from champion.serving.deployment import Traffic
@@ -68,7 +68,9 @@ def test_start_loads_the_champion_and_stop_writes_the_buffered_log(model):
     async def serve_one_request() -> None:
         await lifecycle.start()
         assert lifecycle.plane.live().champion.model.version == "1"
-        lifecycle.plane.score(Rows.from_frame(rows), request_id="before-stop")
+        lifecycle.plane.score(
+            lifecycle.plane.route(), Rows.from_frame(rows), request_id="before-stop"
+        )
         assert lifecycle.plane.prediction_log.written == 0
         await lifecycle.stop()
 
@@ -114,6 +116,6 @@ def test_without_a_log_there_is_no_monitoring_view(model):
         finally:
             await lifecycle.stop()
 
-    with pytest.raises(RequestError, match="keeps no prediction log") as caught:
+    with pytest.raises(ConflictError, match="keeps no prediction log") as caught:
         asyncio.run(ask())
     assert caught.value.http_status == 409

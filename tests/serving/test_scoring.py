@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion.errors import ModelUnavailable, RequestError
+from champion.errors import ConflictError, ModelUnavailable, RequestError
 from champion.monitoring.log import PredictionLog
 from champion.serving.deployment import Deployment, Traffic
 from champion.serving.metrics import ServerMetrics
@@ -58,15 +58,18 @@ def _metric(plane: DataPlane, name: str, **labels) -> float:
 def test_nothing_scores_before_a_model_is_loaded():
     plane = DataPlane(NAME, Traffic(), ServerMetrics(), max_rows=5)
     with pytest.raises(ModelUnavailable, match="no model is loaded yet") as caught:
-        plane.score(Rows.from_frame(pd.DataFrame({"alcohol": [13.0]})), request_id="r1")
+        plane.route()
     assert caught.value.http_status == 503
     assert caught.value.to_dict()["error"]["code"] == "model_unavailable"
     assert plane.default_answer() is None
+    with pytest.raises(ConflictError, match="keeps no prediction log") as conflict:
+        plane.require_log()
+    assert conflict.value.http_status == 409
 
 
 def test_a_scored_request_is_counted_and_logged_once(plane, model):
     _, rows = model
-    answer = plane.score(Rows.from_frame(rows.head(3)), request_id="req-1")
+    answer = plane.score(plane.route(), Rows.from_frame(rows.head(3)), request_id="req-1")
     expected = plane.live().champion.model.pipeline.predict(rows.head(3))
     assert answer.predictions.tolist() == expected.tolist()
     assert answer.arm == "champion"
@@ -83,7 +86,9 @@ def test_a_scored_request_is_counted_and_logged_once(plane, model):
 
 def test_describe_gives_probabilities_that_sum_to_one(plane, model):
     _, rows = model
-    answer = plane.score(Rows.from_frame(rows.head(2)), request_id="req-2", describe=True)
+    answer = plane.score(
+        plane.route(), Rows.from_frame(rows.head(2)), request_id="req-2", describe=True
+    )
     for row in answer.answers:
         assert sum(row["probabilities"].values()) == pytest.approx(1.0)
         assert max(row["probabilities"], key=row["probabilities"].get) == row["label"]
@@ -91,7 +96,7 @@ def test_describe_gives_probabilities_that_sum_to_one(plane, model):
 
 def test_the_shadow_runs_only_when_called_and_is_logged_under_its_arm(plane, model):
     _, rows = model
-    answer = plane.score(Rows.from_frame(rows.head(2)), request_id="req-3")
+    answer = plane.score(plane.route(), Rows.from_frame(rows.head(2)), request_id="req-3")
     assert answer.shadow is not None
     assert set(plane.prediction_log.window(NAME)["arm"]) == {"champion"}
     answer.shadow()
@@ -109,7 +114,7 @@ def test_row_counts_outside_the_limits_are_refused(plane, model, count, status, 
     _, rows = model
     many = rows.sample(count, replace=True, random_state=0) if count else rows.head(0)
     with pytest.raises(RequestError, match=message) as caught:
-        plane.score(Rows.from_frame(many), request_id="req-4")
+        plane.score(plane.route(), Rows.from_frame(many), request_id="req-4")
     assert caught.value.http_status == status
     assert plane.prediction_log.window(NAME).empty
 
@@ -117,14 +122,13 @@ def test_row_counts_outside_the_limits_are_refused(plane, model, count, status, 
 def test_explain_takes_exactly_one_record(plane, model):
     _, rows = model
     with pytest.raises(RequestError, match="/explain takes one record; got 2"):
-        plane.explain(Rows.from_frame(rows.head(2)))
-    slot, explanation = plane.explain(Rows.from_frame(rows.head(1)))
-    assert slot.arm == "champion"
+        plane.explain(plane.route(), Rows.from_frame(rows.head(2)))
+    explanation = plane.explain(plane.route(), Rows.from_frame(rows.head(1)))
     assert set(explanation["contributions"]) == set(rows.columns)
 
 
-def test_versions_describe_every_arm_and_its_share(plane):
-    described = plane.versions(reload_interval=7)
+def test_describe_names_every_arm_and_its_share(plane):
+    described = plane.describe(reload_interval=7)
     assert described["version"] == "1"
     assert described["reload_interval_s"] == 7
     assert {arm["arm"]: arm["traffic_percent"] for arm in described["arms"]} == {

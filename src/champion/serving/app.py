@@ -36,7 +36,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from champion.errors import ChampionError, RequestError
+from champion.errors import ChampionError
 from champion.monitoring.dashboard import render_dashboard
 from champion.monitoring.log import LogOptions, parse_labels
 from champion.project.spec import MonitoringSpec
@@ -47,7 +47,7 @@ from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.page import render_page
 from champion.serving.protocol import parse_invocations, parse_json, parse_records
-from champion.serving.scoring import Answer, DataPlane
+from champion.serving.scoring import Answer, DataPlane, Route
 from champion.settings import Settings
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -114,34 +114,41 @@ def create_app(
 
     @app.exception_handler(ChampionError)
     async def champion_error(request: Request, error: ChampionError):
-        return JSONResponse(error.to_dict(), status_code=error.http_status)
+        return _error_response(error)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         body = {"error": {"code": "http_error", "message": str(error.detail), "field": None}}
         return JSONResponse(body, status_code=error.status_code)
 
+    def route_of(request: Request) -> Route:
+        return plane.route(request.headers.get(traffic.route_header))
+
     # The two scoring routes are plain Starlette routes: they read the raw request, so
     # FastAPI's per-call dependency solving would only add time (about 15% of a call).
     async def invocations(request: Request):
         started = (time.time(), time.perf_counter())
-        chosen = plane.answering(request.headers.get(traffic.route_header))
-        rows = parse_invocations(
-            await request.body(), request.headers.get("content-type"), chosen[1].features.columns
-        )
-        answer = plane.score(
-            rows, request_id=_request_id(request), slot_and_model=chosen, started=started
-        )
+        route = route_of(request)
+        try:
+            rows = parse_invocations(
+                await request.body(),
+                request.headers.get("content-type"),
+                route.model.features.columns,
+            )
+            answer = plane.score(route, rows, request_id=_request_id(request), started=started)
+        except ChampionError as error:
+            return _error_response(error, route)
         return _scored_response({"predictions": answer.predictions.tolist()}, answer)
 
     async def predict(request: Request):
         started = (time.time(), time.perf_counter())
-        chosen = plane.answering(request.headers.get(traffic.route_header))
-        rows = parse_records(await request.body())
+        route = route_of(request)
         request_id = _request_id(request)
-        answer = plane.score(
-            rows, request_id=request_id, slot_and_model=chosen, started=started, describe=True
-        )
+        try:
+            rows = parse_records(await request.body())
+            answer = plane.score(route, rows, request_id=request_id, started=started, describe=True)
+        except ChampionError as error:
+            return _error_response(error, route)
         body = {
             "model": answer.model.name,
             "version": answer.model.version,
@@ -157,28 +164,27 @@ def create_app(
 
     @app.post("/explain")
     async def explain(request: Request):
-        rows = parse_records(await request.body())
-        slot, explanation = plane.explain(rows, route_key=request.headers.get(traffic.route_header))
+        route = route_of(request)
+        try:
+            explanation = plane.explain(route, parse_records(await request.body()))
+        except ChampionError as error:
+            return _error_response(error, route)
         body = {
-            "model": slot.model.name,
-            "version": slot.model.version,
-            "arm": slot.arm,
+            "model": route.model.name,
+            "version": route.model.version,
+            "arm": route.slot.arm,
             "request_id": _request_id(request),
             **explanation,
         }
         return Response(
-            orjson.dumps(body),
-            media_type="application/json",
-            headers=_answered_by(slot.model.version, slot.arm),
+            orjson.dumps(body), media_type="application/json", headers=_answered_by(route)
         )
 
     @app.post("/feedback")
     async def feedback(request: Request):
         """True labels for logged predictions: ``{"request_id", "label", "row"}``, a list
         of them, or ``{"feedback": [...]}``."""
-        prediction_log = plane.prediction_log
-        if prediction_log is None:
-            raise RequestError("this server keeps no prediction log (--no-log)", status=409)
+        prediction_log = plane.require_log()
         labels = parse_labels(parse_json(await request.body()), plane.live().champion.model.task)
         stored = await asyncio.to_thread(prediction_log.add_feedback, labels)
         return {"stored": stored}
@@ -188,7 +194,7 @@ def create_app(
         """Models and traffic, latency, alerts, live performance over time and drift per
         feature; from the background report, or a fresh one when it is stale."""
         view = await lifecycle.monitoring_view()
-        arms = plane.versions(reload_interval)["arms"]
+        arms = plane.describe(reload_interval)["arms"]
         return HTMLResponse(render_dashboard(view.report, arms, view.alerts, view.timeline))
 
     @app.get("/", response_class=HTMLResponse)
@@ -208,7 +214,7 @@ def create_app(
 
     @app.get("/version")
     async def version():
-        return plane.versions(reload_interval)
+        return plane.describe(reload_interval)
 
     @app.get("/metrics")
     async def prometheus():
@@ -229,8 +235,16 @@ def _request_id(request: Request) -> str:
     return request.headers[REQUEST_ID_HEADER]
 
 
-def _answered_by(version: str, arm: str) -> dict[str, str]:
-    return {"X-Model-Version": version, "X-Model-Arm": arm}
+def _answered_by(route: Route) -> dict[str, str]:
+    """The headers that name the version and arm a request was routed to."""
+    return {"X-Model-Version": route.model.version, "X-Model-Arm": route.slot.arm}
+
+
+def _error_response(error: ChampionError, route: Route | None = None) -> JSONResponse:
+    """The JSON error with its status; after routing, with the arm that would have
+    answered (a canary's bad request is the canary's)."""
+    headers = _answered_by(route) if route is not None else None
+    return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
 
 
 def _scored_response(body: dict, answer: Answer) -> Response:
@@ -238,6 +252,6 @@ def _scored_response(body: dict, answer: Answer) -> Response:
     return Response(
         orjson.dumps(body),
         media_type="application/json",
-        headers=_answered_by(answer.model.version, answer.arm),
+        headers={"X-Model-Version": answer.model.version, "X-Model-Arm": answer.arm},
         background=BackgroundTask(answer.shadow) if answer.shadow else None,
     )

@@ -59,13 +59,15 @@ class Envelope:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = dict(scope["headers"])
-        request_id = headers.get(_REQUEST_ID, b"").decode("latin-1")
-        if not request_id:
-            # Every request reaches the app with an id, as a proxy would give it one:
-            # the routes read it from the headers, like any other.
-            request_id = uuid.uuid4().hex
-            scope = {**scope, "headers": [*scope["headers"], (_REQUEST_ID, request_id.encode())]}
+        headers = dict(scope["headers"])  # the last of repeated headers wins
+        given = headers.get(_REQUEST_ID, b"")
+        request_id = given.decode("latin-1") or uuid.uuid4().hex
+        if not given or sum(key == _REQUEST_ID for key, _ in scope["headers"]) > 1:
+            # Every request reaches the app with exactly one id, as a proxy would give
+            # it: the routes read it from the headers, and the log, the body and the
+            # response header all carry the same one.
+            only_ours = [(k, v) for k, v in scope["headers"] if k != _REQUEST_ID]
+            scope = {**scope, "headers": [*only_ours, (_REQUEST_ID, request_id.encode("latin-1"))]}
         status = 500
 
         async def send_with_headers(message) -> None:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from champion.errors import ChampionError, RequestError, Unavailable
+from champion.errors import ChampionError, Unavailable
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.log import LogOptions, PredictionLog
 from champion.monitoring.monitor import MonitorReport
@@ -129,13 +129,14 @@ class Lifecycle:
             self.plane.prediction_log.close()
         self.plane.prediction_log = None
         self.plane.deployment = None
+        self.monitor = None
 
     async def monitoring_view(self) -> MonitoringView:
         """The last monitoring report, or a fresh one when it is older than the
         monitoring interval (at least 5 s), with recent alerts and the timeline.
 
         Raises:
-            RequestError: (409) the server keeps no prediction log.
+            ConflictError: (409) the server keeps no prediction log.
             Unavailable: the monitoring run failed.
         """
         monitor = self._require_monitor()
@@ -165,8 +166,7 @@ class Lifecycle:
         return report
 
     def _require_monitor(self) -> ServerMonitor:
-        if self.monitor is None:
-            raise RequestError("this server keeps no prediction log (--no-log)", status=409)
+        self.plane.require_log()  # no log, no monitor: the same 409
         return self.monitor
 
     def _record_arms(self, current: Deployment) -> None:

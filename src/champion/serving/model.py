@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from champion import artifacts
-from champion.errors import ModelUnavailable, RequestError
+from champion.errors import ModelUnavailable, NotExplainable
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
 from champion.registry.tracking import client, translate_errors, use_tracking
@@ -107,7 +107,7 @@ class ServedModel:
         scikit-learn pipeline, whichever path serves predictions).
 
         Raises:
-            RequestError: (422) the model has no explainer that answers in time.
+            NotExplainable: the model has no explainer that answers in time (422).
         """
         inputs = as_frame(self.prepare(rows))
         try:
@@ -115,7 +115,7 @@ class ServedModel:
                 self.pipeline, inputs, self.background, self.task, self.positive_class, self.tags
             )
         except NoFastExplainer as e:
-            raise RequestError(f"no explanation for this model: {e}", status=422) from None
+            raise NotExplainable(f"no explanation for this model: {e}") from None
         contributions = result.by_source()
         answers = []
         for index in range(len(inputs)):

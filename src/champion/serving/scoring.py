@@ -18,10 +18,11 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
-from champion.errors import ModelUnavailable, RequestError
+from champion.errors import ConflictError, ModelUnavailable, RequestError
 from champion.monitoring.log import PredictionLog, Scored
 from champion.serving.deployment import CHAMPION, SHADOW, Deployment, ModelSlot, Traffic
 from champion.serving.inputs import Inputs
@@ -30,6 +31,14 @@ from champion.serving.model import ServedModel
 from champion.serving.protocol import Rows
 
 log = logging.getLogger("champion.serving")
+
+
+class Route(NamedTuple):
+    """The arm a request was routed to and its model, taken once: a hot reload during
+    the request does not change the model that answers it."""
+
+    slot: ModelSlot
+    model: ServedModel
 
 
 @dataclass(frozen=True)
@@ -82,10 +91,25 @@ class DataPlane:
             raise ModelUnavailable("no model is loaded yet")
         return self.deployment
 
-    def answering(self, route_key: str | None = None) -> tuple[ModelSlot, ServedModel]:
-        """The arm for a request with ``route_key`` and its model, taken once."""
+    def route(self, route_key: str | None = None) -> Route:
+        """The arm for a request whose route header is ``route_key`` (None: no header),
+        and its model.
+
+        Raises:
+            ModelUnavailable: no model is loaded yet.
+        """
         slot = self.live().route(route_key)
-        return slot, slot.model
+        return Route(slot, slot.model)
+
+    def require_log(self) -> PredictionLog:
+        """The prediction log.
+
+        Raises:
+            ConflictError: the server keeps none (``--no-log``).
+        """
+        if self.prediction_log is None:
+            raise ConflictError("this server keeps no prediction log (--no-log)")
+        return self.prediction_log
 
     def default_answer(self) -> tuple[str, str] | None:
         """``(version, arm)`` for responses no scoring call answered (the page, errors
@@ -95,33 +119,29 @@ class DataPlane:
 
     def score(
         self,
+        route: Route,
         rows: Rows,
         *,
         request_id: str,
-        route_key: str | None = None,
         describe: bool = False,
-        slot_and_model: tuple[ModelSlot, ServedModel] | None = None,
         started: tuple[float, float] | None = None,
     ) -> Answer:
-        """Score ``rows`` with the arm the request is routed to; count and log them; and
-        return the answer with the shadow's work to run after the response.
+        """Score ``rows`` with the arm the request was routed to (:meth:`route`); count
+        and log them; and return the answer with the shadow's work to run after the
+        response.
 
         Args:
             request_id: the request's id (the log's key for feedback).
-            route_key: the route header's value, which keeps one client on one arm.
             describe: per-row friendly answers (label and probabilities, value, or
                 tags) rather than the bare outputs.
-            slot_and_model: the arm chosen already (by :meth:`answering`, when the
-                columns to parse depend on the model); chosen here when None.
             started: ``(time.time(), time.perf_counter())`` when the request arrived,
                 so the logged latency includes reading the body; now when None.
 
         Raises:
             RequestError: no rows, too many rows (413), or rows the model cannot take.
-            ModelUnavailable: no model is loaded yet.
         """
         started = started or (time.time(), time.perf_counter())
-        slot, model = slot_and_model or self.answering(route_key)
+        slot, model = route
         self._check_count(rows)
         inputs = model.prepare(rows)
         predictions = model.predict(inputs)
@@ -131,16 +151,16 @@ class DataPlane:
         shadow = self._shadow_work(rows, request_id, started, predictions)
         return Answer(model, slot.arm, predictions, answers, shadow)
 
-    def explain(self, rows: Rows, *, route_key: str | None = None) -> tuple[ModelSlot, dict]:
-        """One record's SHAP contributions from the arm the request is routed to.
+    def explain(self, route: Route, rows: Rows) -> dict:
+        """One record's SHAP contributions from the arm the request was routed to.
 
         Raises:
-            RequestError: not exactly one record, or (422) no explainer answers in time.
+            RequestError: not exactly one record, or a value the model cannot take.
+            NotExplainable: no explainer answers in time (422).
         """
         if rows.count != 1:
             raise RequestError(f"/explain takes one record; got {rows.count}", field="body")
-        slot, model = self.answering(route_key)
-        return slot, model.explain(rows)[0]
+        return route.model.explain(rows)[0]
 
     def _check_count(self, rows: Rows) -> None:
         if rows.count > self.max_rows:
@@ -169,9 +189,11 @@ class DataPlane:
         outputs: list[dict],
     ) -> None:
         """Hand one request's predictions to the log's buffer (no I/O here)."""
-        if self.prediction_log is None:
+        # Read once: the shadow runs in a thread, and shutdown may take the log away.
+        prediction_log = self.prediction_log
+        if prediction_log is None:
             return
-        self.prediction_log.record(
+        prediction_log.record(
             Scored(
                 request_id=request_id,
                 ts=started[0],
@@ -208,7 +230,7 @@ class DataPlane:
 
         return score
 
-    def versions(self, reload_interval: float) -> dict:
+    def describe(self, reload_interval: float) -> dict:
         """What ``/version`` answers: the champion, and per arm its reference, version,
         inference path, traffic share and last reload."""
         current = self.live()
