@@ -64,17 +64,19 @@ def test_every_writer_round_trips_through_its_loader(settings, holdout, features
         lambda folder: artifacts.write_holdout(folder, holdout),
         lambda folder: artifacts.write_profile(folder, profile),
         lambda folder: artifacts.write_examples(folder, EXAMPLES),
-        lambda folder: artifacts.write_features(folder, {"numeric": NUMERIC}),
+        lambda folder: artifacts.write_features(folder, {"numeric": NUMERIC, "dropped": {}}),
     )
     with use_tracking(settings):
         loaded_holdout = artifacts.load_holdout(run_id)
         loaded_profile = artifacts.load_profile(run_id)
         loaded_examples = artifacts.load_examples(run_id)
+        loaded_features = artifacts.load_features(run_id)
         listed = {a.path for a in mlflow.MlflowClient().list_artifacts(run_id)}
     # Every column, in order, with its dtype and its gaps; the index is not kept.
     pd.testing.assert_frame_equal(loaded_holdout, holdout.reset_index(drop=True))
     assert loaded_profile == profile
     assert loaded_examples == EXAMPLES
+    assert loaded_features == {"numeric": NUMERIC, "dropped": {}}
     assert listed == {
         artifacts.HOLDOUT,
         artifacts.PROFILE,

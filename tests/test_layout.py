@@ -1,5 +1,8 @@
-"""The layout's promise: each package imports only the packages below it, as its
-``__init__`` docstring says, so imports never form a cycle."""
+"""The layout's promise: each package imports only the packages below it, as the "May
+import" paragraph of its ``__init__`` docstring says, so imports never form a cycle.
+
+``ALLOWED`` is that promise as data; a test checks it against the docstrings, so the
+two change together."""
 
 from __future__ import annotations
 
@@ -61,6 +64,18 @@ def test_each_module_imports_only_what_its_package_may(path: Path):
     assert owner in ALLOWED, f"{owner} is new: say in ALLOWED what it may import"
     forbidden = _imports(path) - ALLOWED[owner] - {owner}
     assert not forbidden, f"{path.relative_to(SRC)} imports {sorted(forbidden)}"
+
+
+@pytest.mark.parametrize(
+    "package",
+    sorted(p.parent.name for p in SRC.glob("*/__init__.py")),
+)
+def test_each_packages_docstring_names_what_it_may_import(package: str):
+    doc = ast.get_docstring(ast.parse((SRC / package / "__init__.py").read_text())) or ""
+    assert "May import" in doc, f"{package}/__init__.py does not say what it may import"
+    may_import = doc[doc.index("May import") :].split("\n\n")[0]
+    missing = [name for name in sorted(ALLOWED[package]) if name not in may_import]
+    assert not missing, f"{package}: ALLOWED has {missing}, its docstring does not"
 
 
 def test_the_allowed_imports_form_no_cycle():

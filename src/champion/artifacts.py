@@ -13,7 +13,8 @@ artifact                    what it holds                                    rea
 ``reference_profile.json``  per-feature distribution summary of the training  serving,
                             rows and their predictions (``project.profile``)  monitoring
 ``examples.json``           named inputs for the try-it page's buttons        serving
-``features.json``           the feature kinds the model was trained on        people
+``features.json``           the feature kinds the model was trained on, and   people
+                            the columns left out and why
 ``feature_importance.csv``  the model's own or permutation importance         people
 ``shap_values.csv``         a sample's SHAP values per input column           people
 ``plots/``                  the figures (``training.plots``)                  people
@@ -72,6 +73,12 @@ def load_holdout(run_id: str) -> pd.DataFrame:
 def load_profile(run_id: str) -> dict:
     """The reference profile run ``run_id`` logged."""
     return mlflow.artifacts.load_dict(f"runs:/{run_id}/{PROFILE}")
+
+
+def load_features(run_id: str) -> dict:
+    """The feature kinds run ``run_id`` logged (``numeric``, ``categorical``,
+    ``ordinal``, ``text`` and ``dropped``)."""
+    return mlflow.artifacts.load_dict(f"runs:/{run_id}/{FEATURES}")
 
 
 def load_examples(run_id: str) -> list[dict]:

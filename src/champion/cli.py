@@ -26,10 +26,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer._click.exceptions import UsageError  # what Typer's parser raises
+
+# What Typer's parser raises: the classes of the click it bundles, not click's own.
+from typer._click.exceptions import NoArgsIsHelpError
+from typer._click.exceptions import UsageError as ClickUsageError
 
 from champion.errors import ChampionError, PromotionRefused
-from champion.project.spec import Project, load_spec
+from champion.project.spec import MonitoringSpec, Project, load_spec
 from champion.settings import Settings
 
 app = typer.Typer(
@@ -436,8 +439,6 @@ def monitor(
     """Drift of the logged inputs against the training profile, and live performance
     on the labelled predictions. Exits 1 when drift or a degradation crosses the
     project file's monitoring policy, 0 otherwise, so a scheduler can act on it."""
-    from champion.project.spec import MonitoringSpec
-
     policy = _project(config).spec.monitoring if config.is_file() else MonitoringSpec()
     if last is not None:
         window = policy.drift.window.model_copy(update={"rows": last, "hours": None})
@@ -618,12 +619,11 @@ def _usage_error(error: typer.TyperException) -> int:
     Typer ships its own copy of click (``typer._click``): its parser raises that copy's
     exceptions, which derive from ``typer.TyperException``, not from click's.
     """
-    if not isinstance(error, UsageError):  # e.g. a file option that cannot be opened
+    if not isinstance(error, ClickUsageError):  # e.g. a file option that cannot be opened
         errors.print(f"{type(error).__name__}: {error.format_message()}", markup=False)
         return error.exit_code
-    # ``champion`` alone: the help text is the message, shown as click shows it (Typer
-    # itself tells this case by the class's name).
-    if type(error).__name__ == "NoArgsIsHelpError":
+    # ``champion`` alone: the help text is the message, shown as click shows it.
+    if isinstance(error, NoArgsIsHelpError):
         error.show()
         return error.exit_code
     message = " ".join(error.format_message().split())  # click's suggestions: same line

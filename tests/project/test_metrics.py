@@ -7,7 +7,6 @@ import pytest
 from sklearn import metrics as skm
 
 from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate, row_scores
-from champion.project.ranking import direction_of, rank_key
 
 BINARY_TRUE = np.array(["yes", "no", "no", "yes", "no", "yes", "no", "no"], dtype=object)
 BINARY_PRED = np.array(["yes", "no", "yes", "no", "no", "yes", "no", "yes"], dtype=object)
@@ -160,24 +159,6 @@ def test_evaluate_returns_plain_floats():
     assert all(type(value) is float for value in result.values())
 
 
-@pytest.mark.parametrize(
-    ("metric", "direction"),
-    [
-        ("rmse", "minimize"),
-        ("mae", "minimize"),
-        ("log_loss", "minimize"),
-        ("hamming_loss", "minimize"),
-        ("fit_time_s", "minimize"),
-        ("f1", "maximize"),
-        ("roc_auc", "maximize"),
-        ("r2", "maximize"),
-        ("jaccard", "maximize"),
-    ],
-)
-def test_direction_of(metric, direction):
-    assert direction_of(metric) == direction
-
-
 @pytest.mark.parametrize("task", sorted(DEFAULT_PRIMARY))
 def test_default_primary_metric_is_computed_for_its_task(task):
     assert DEFAULT_PRIMARY[task] in METRICS_BY_TASK[task]
@@ -207,17 +188,3 @@ def test_row_scores_multilabel_is_the_row_jaccard_index():
     ]
     assert scores.tolist() == pytest.approx(expected)
     assert scores[-1] == 1.0  # nothing to predict and nothing predicted is right
-
-
-@pytest.mark.parametrize(
-    ("direction", "values", "expected"),
-    [
-        ("maximize", [0.5, float("nan"), 0.9, None, 0.7], [0.9, 0.7, 0.5]),
-        ("minimize", [3.0, float("nan"), 1.0, 2.0], [1.0, 2.0, 3.0]),
-    ],
-    ids=["maximize", "minimize"],
-)
-def test_rank_key_puts_the_best_first_and_missing_last(direction, values, expected):
-    ranked = sorted(values, key=lambda v: rank_key(v, direction))
-    assert ranked[: len(expected)] == expected
-    assert all(v is None or v != v for v in ranked[len(expected) :])

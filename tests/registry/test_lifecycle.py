@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from champion.errors import NotFoundError, PromotionRefused
+from champion.errors import ConflictError, NotFoundError, PromotionRefused
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import load_spec
 from champion.registry.compare import compare
@@ -164,8 +164,9 @@ def test_lifecycle_from_training_to_rollback(
         versions["2"].tags["archived"] == "true"
         and "test rollback" in versions["2"].tags["archived_reason"]
     )
-    with pytest.raises(Exception, match="no previous champion"):
+    with pytest.raises(ConflictError, match="no previous champion") as conflict:
         rollback(settings, unique_name)
+    assert conflict.value.http_status == 409
 
 
 def test_promote_without_challenger_names_the_aliases(
@@ -183,3 +184,8 @@ def test_promote_without_challenger_names_the_aliases(
         promote(settings, unique_name)
     with pytest.raises(NotFoundError, match="no registered model 'nope"):
         promote(settings, "nope_" + unique_name)
+    client(settings).set_registered_model_alias(unique_name, "challenger", "1")
+    with pytest.raises(
+        ConflictError, match=f"version 1 of '{unique_name}' is already the champion"
+    ):
+        promote(settings, unique_name)

@@ -11,7 +11,7 @@ by name through its one registry, ``STATTESTS`` (which also says which way each 
 drifts and which policy field holds its threshold). Version-1 profiles are read as
 version 2 by :mod:`champion.monitoring.profile_v1`, so the code here reads version 2
 only. Imports: those two, :mod:`champion.errors` and :mod:`champion.project` (profile,
-features, spec, transformers); scikit-learn only inside the domain classifier.
+features, spec, categories); scikit-learn only inside the domain classifier.
 
 Tests, by kind (``policy`` is the project file's ``monitoring.drift``,
 :class:`~champion.project.spec.DriftSpec`; the defaults follow Evidently's, including how it

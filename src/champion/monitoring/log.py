@@ -16,7 +16,7 @@ would go past that (the writer cannot keep up), it writes the buffer itself firs
 writes everything.
 
 May import: :mod:`champion.errors`, :mod:`champion.monitoring.store`,
-:mod:`champion.project.transformers`.
+:mod:`champion.project.categories`.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ Summaries that have the version-2 fields pass through unchanged, so a version-2
 profile comes back as it is (a new dict; the input is never changed). The caller
 says the reference is approximate (:data:`APPROXIMATE_NOTE`).
 
-Imports :mod:`champion.project.profile` and :mod:`champion.project.transformers` only.
+Imports :mod:`champion.project.profile` and :mod:`champion.project.categories` only.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ What version 2 adds, and why (version 1 has only the summaries):
   odd ones), the baseline for the live out-of-vocabulary share.
 
 ``PROFILE_VERSION`` says which of these a logged profile has; monitoring still reads
-version 1 profiles, approximately (see :mod:`champion.monitoring.drift`).
+version 1 profiles, approximately (see :mod:`champion.monitoring.profile_v1`).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ Layers, from the wire inwards (MLServer's split: thin endpoints over a data plan
   and worker processes.
 
 May import: everything below it (``champion.errors``, ``settings``, ``artifacts``,
-``project``, ``registry``, ``training.explain`` for ``/explain``, ``monitoring``).
+``templating``, ``project``, ``registry``, ``training.explain`` for ``/explain``,
+``monitoring``).
 Nothing imports serving but the CLI and the demo. Only ``app.py``, ``envelope.py`` and
 ``runner.py`` know the web framework.
 """

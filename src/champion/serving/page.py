@@ -14,7 +14,7 @@ machine with no internet), and every model-derived string is escaped by Jinja2's
 autoescape in markup and by its ``tojson`` filter in the ``<script
 type="application/json">`` block.
 
-Imports from champion: :mod:`champion.templating`, :mod:`champion.project.transformers`
+Imports from champion: :mod:`champion.templating`, :mod:`champion.project.categories`
 and :mod:`champion.serving.model`.
 
 Elements the tests (and anyone scripting the page) rely on: one form field per input

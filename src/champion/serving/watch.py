@@ -49,14 +49,18 @@ class ServerMonitor:
             return self._refresh()
 
     def _refresh(self) -> MonitorReport:
+        counts = (self.metrics.answered, self.metrics.server_errors)
         run = run_monitoring(
             self.settings,
             self.name,
             self.policy,
             self.alerter,
-            signals={"error_rate": self._error_rate()},
+            signals={"error_rate": self._error_rate(counts)},
             references=self._references,
         )
+        # Only a run that got this far consumes the answers it measured: after a failed
+        # run, the next one still sees them.
+        self._counts = counts
         for event in run.fired:
             self.metrics.alerts.labels(event.rule, event.severity).inc()
         crossed = {event.rule for event in run.crossed}
@@ -72,11 +76,11 @@ class ServerMonitor:
         with self._running:
             self.store.close()
 
-    def _error_rate(self) -> float | None:
-        """Share of this process's answers since the last run that were 5xx."""
-        answered, errors = self.metrics.answered, self.metrics.server_errors
+    def _error_rate(self, counts: tuple[int, int]) -> float | None:
+        """Share of this process's answers since the last completed run that were 5xx,
+        given ``counts`` = (answered, 5xx) now."""
+        answered, errors = counts
         before_answered, before_errors = self._counts
-        self._counts = (answered, errors)
         if answered == before_answered:
             return None
         return (errors - before_errors) / (answered - before_answered)

@@ -356,21 +356,21 @@ def _write_artifacts(
         labels = list(pipeline.classes_)
         _save(
             plots.confusion_matrix(y_test, y_pred, labels),
-            folder / "plots" / "confusion_matrix.png",
+            folder / artifacts.PLOTS / "confusion_matrix.png",
         )
         if hasattr(pipeline, "predict_proba"):
             proba = pipeline.predict_proba(X_test)
             figure = plots.roc_curve(y_test, proba, labels, context.target.pos_label)
-            _save(figure, folder / "plots" / "roc_curve.png")
+            _save(figure, folder / artifacts.PLOTS / "roc_curve.png")
     elif task == "regression":
-        _save(plots.residuals(y_test, y_pred), folder / "plots" / "residuals.png")
+        _save(plots.residuals(y_test, y_pred), folder / artifacts.PLOTS / "residuals.png")
     importance = explain.native_importance(pipeline)
     if importance is None:
         importance = explain.permutation_importances(
             pipeline, X_test, y_test, _scorer(context), spec.seed
         )
     importance.to_csv(folder / artifacts.FEATURE_IMPORTANCE, index=False)
-    _save(plots.feature_importance(importance), folder / "plots" / "feature_importance.png")
+    _save(plots.feature_importance(importance), folder / artifacts.PLOTS / "feature_importance.png")
     _write_shap(context, pipeline, X_train, X_test, folder)
     profile = build_profile(X_train, context.features, pipeline.predict(X_train))
     artifacts.write_profile(folder, profile)
@@ -441,7 +441,7 @@ def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: 
     values.index = rows.index
     values.to_csv(folder / artifacts.SHAP_VALUES, index_label="row")
     figure = plots.shap_summary(result.values, result.data, result.names)
-    _save(figure, folder / "plots" / "shap_summary.png")
+    _save(figure, folder / artifacts.PLOTS / "shap_summary.png")
 
 
 def _scorer(context: _Context):
