@@ -23,7 +23,9 @@ _REQUEST_ID = REQUEST_ID_HEADER.encode()
 
 
 def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in headers)
+    """Whether ``headers`` (lower-case names, as Starlette and ASGI servers send them)
+    has ``name``."""
+    return any(key == name for key, _ in headers)
 
 
 class Envelope:
@@ -60,14 +62,18 @@ class Envelope:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])  # the last of repeated headers wins
-        given = headers.get(_REQUEST_ID, b"")
-        request_id = given.decode("latin-1") or uuid.uuid4().hex
-        if not given or sum(key == _REQUEST_ID for key, _ in scope["headers"]) > 1:
-            # Every request reaches the app with exactly one id, as a proxy would give
-            # it: the routes read it from the headers, and the log, the body and the
-            # response header all carry the same one.
+        given = headers.get(_REQUEST_ID)
+        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+        # Every request reaches the app with exactly one id, as a proxy would give it:
+        # the routes read it from the headers, and the log, the body and the response
+        # header all carry the same one. (The dict is shorter than the list only when
+        # some header is repeated: then look closer.)
+        if given is None:
+            scope = {**scope, "headers": [*scope["headers"], (_REQUEST_ID, request_id.encode())]}
+        elif not given or len(headers) < len(scope["headers"]):
             only_ours = [(k, v) for k, v in scope["headers"] if k != _REQUEST_ID]
-            scope = {**scope, "headers": [*only_ours, (_REQUEST_ID, request_id.encode("latin-1"))]}
+            mine = (_REQUEST_ID, request_id.encode("latin-1"))
+            scope = {**scope, "headers": [*only_ours, mine]}
         status = 500
 
         async def send_with_headers(message) -> None:

@@ -17,7 +17,6 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -41,8 +40,7 @@ class Route(NamedTuple):
     model: ServedModel
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """One request's answer and who gave it.
 
     Attributes:
