@@ -4,14 +4,10 @@ never answers."""
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -26,6 +22,8 @@ from champion.monitoring.alerts import (
     evaluate,
 )
 from champion.monitoring.log import PredictionLog, Scored
+from support.monitoring import Webhook
+from support.monitoring import webhook as receiving_webhook
 from support.serving import free_port
 
 T0 = 1_750_000_000.0
@@ -33,47 +31,12 @@ HOUR = 3600.0
 DRIFTED = {"drift_share": 0.62, "error_rate": 0.0, "p99_latency_ms": 40.0}
 
 
-@dataclass
-class Receiver:
-    """What the webhook received: one ``(content type, JSON body)`` per request."""
-
-    url: str
-    status: int = 200
-    received: list[tuple[str, dict]] = field(default_factory=list)
-
-    @property
-    def bodies(self) -> list[dict]:
-        return [body for _, body in self.received]
-
-
 @pytest.fixture
-def webhook() -> Iterator[Receiver]:
-    """A real HTTP server on a free port that records each POST and answers
-    ``receiver.status``."""
-    receiver = Receiver(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            # Recorded before answering, so the alerter's POST has returned only after.
-            receiver.received.append((self.headers["Content-Type"], json.loads(body)))
-            self.send_response(receiver.status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/champion"
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield receiver
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+def webhook() -> Iterator[Webhook]:
+    """A real HTTP server on a free port that records each POST (see
+    :func:`support.monitoring.webhook`)."""
+    with receiving_webhook() as hook:
+        yield hook
 
 
 @pytest.fixture

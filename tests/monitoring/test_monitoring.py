@@ -22,12 +22,11 @@ from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import live_performance
 from champion.serving.app import create_app
 from support.browser import chromium
-from support.projects import POKEMON, promoted
+from support.monitoring import STATS, legendary
+from support.projects import POKEMON
 from support.serving import running
 
 pytestmark = pytest.mark.integration
-
-STATS = ["hp", "attack", "defense", "special_attack", "special_defense", "speed"]
 
 
 class Webhook:
@@ -64,26 +63,10 @@ def served(tmp_path_factory, sqlite_template, webhook):
     every second, the project's alert rules): (settings, environ, project file, folder,
     URL)."""
     folder = tmp_path_factory.mktemp("scenario")
-    model = promoted(
-        folder,
-        sqlite_template,
-        f"""
-name: legendary
-data:
-  path: {POKEMON}/generation-*.csv
-  filter: generation <= 3
-target: is_legendary
-task: binary
-features: {{numeric: {STATS}}}
-split: {{method: group, column: species_id}}
-candidates: [{{name: linear, estimator: linear, params: {{class_weight: balanced}}}}]
-monitoring:
-  alerts:
-    webhook: {webhook.url}
+    alerts = f"""    webhook: {webhook.url}
     cooldown_s: 0
-    rules: [{{name: drifted_features, signal: drift_share, threshold: 0.3}}]
-""",
-    )
+    rules: [{{name: drifted_features, signal: drift_share, threshold: 0.3}}]"""
+    model = legendary(folder, sqlite_template, alerts)
     settings, config = model.settings, model.config
     environ = {"MLFLOW_TRACKING_URI": settings.tracking_uri}
     app = create_app(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pandas as pd
 import pytest
 
 from champion.errors import ConflictError, ModelUnavailable
@@ -18,29 +17,16 @@ from champion.serving.metrics import ServerMetrics
 from champion.serving.model import load_served_model
 from champion.serving.protocol import Rows
 from champion.serving.scoring import DataPlane
-from support.projects import promoted
 
 pytestmark = pytest.mark.integration
 
-NAME = "wine"
+NAME = "wine"  # the name conftest.wine_model registers
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory, sqlite_template, wine_csv):
-    """A promoted model: (settings, a few rows of its inputs)."""
-    trained = promoted(
-        tmp_path_factory.mktemp("lifecycle"),
-        sqlite_template,
-        f"""
-name: {NAME}
-data: {wine_csv}
-target: cultivar
-task: multiclass
-candidates: [{{name: linear, estimator: linear}}]
-""",
-    )
-    columns = list(trained.report.best.pipeline.feature_names_in_)
-    return trained.settings, pd.read_csv(wine_csv)[columns].head(4)
+@pytest.fixture
+def model(wine_model):
+    settings, rows = wine_model
+    return settings, rows.head(4)
 
 
 def _lifecycle(settings, *, log: bool) -> Lifecycle:

@@ -4,7 +4,6 @@ promoted in a real MLflow store, a real SQLite prediction log, real Prometheus m
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from champion.errors import ConflictError, ModelUnavailable, RequestError
@@ -13,29 +12,16 @@ from champion.serving.deployment import Deployment, Traffic
 from champion.serving.metrics import ServerMetrics
 from champion.serving.protocol import Rows
 from champion.serving.scoring import DataPlane, share_of
-from support.projects import promoted
 
 pytestmark = pytest.mark.integration
 
-NAME = "wine"
+NAME = "wine"  # the name conftest.wine_model registers
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory, sqlite_template, wine_csv):
-    """A promoted multiclass model: (settings, six rows of its inputs)."""
-    trained = promoted(
-        tmp_path_factory.mktemp("scoring"),
-        sqlite_template,
-        f"""
-name: {NAME}
-data: {wine_csv}
-target: cultivar
-task: multiclass
-candidates: [{{name: linear, estimator: linear}}]
-""",
-    )
-    columns = list(trained.report.best.pipeline.feature_names_in_)
-    return trained.settings, pd.read_csv(wine_csv)[columns].head(6)
+@pytest.fixture
+def model(wine_model):
+    settings, rows = wine_model
+    return settings, rows.head(6)
 
 
 @pytest.fixture

@@ -28,8 +28,10 @@ RULES = """
 """
 
 
-def legendary(folder: Path, template: Path) -> Promoted:
-    """The legendary linear model on generations 1-3, promoted, with :data:`RULES`."""
+def legendary(folder: Path, template: Path, alerts: str = RULES) -> Promoted:
+    """The legendary linear model on generations 1-3, promoted, with the project
+    file's ``monitoring.alerts`` section ``alerts`` (YAML indented by four; default
+    :data:`RULES`)."""
     return promoted(
         folder,
         template,
@@ -45,7 +47,7 @@ split: {{method: group, column: species_id}}
 candidates: [{{name: linear, estimator: linear, params: {{class_weight: balanced}}}}]
 monitoring:
   alerts:
-{RULES}
+{alerts}
 """,
     )
 
@@ -76,22 +78,30 @@ def log_generation(url: str, generation: int, version: str = "1") -> int:
 
 @dataclass
 class Webhook:
-    """What a webhook received: one JSON body per POST."""
+    """What a webhook received: one ``(content type, JSON body)`` per POST; it answers
+    ``status``."""
 
     url: str = ""
-    bodies: list[dict] = field(default_factory=list)
+    status: int = 200
+    received: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def bodies(self) -> list[dict]:
+        return [body for _, body in self.received]
 
 
 @contextmanager
 def webhook() -> Iterator[Webhook]:
-    """A real HTTP server on a free local port that records each POST and answers 200."""
+    """A real HTTP server on a free local port that records each POST and answers
+    ``hook.status``."""
     hook = Webhook()
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            hook.bodies.append(json.loads(body))
-            self.send_response(200)
+            # Recorded before answering, so the alerter's POST has returned only after.
+            hook.received.append((self.headers["Content-Type"], json.loads(body)))
+            self.send_response(hook.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
