@@ -201,7 +201,7 @@ def test_registry_has_every_test_the_project_file_can_name():
 
     assert numeric == _policy_names("numeric_test")
     assert categorical == _policy_names("categorical_test") | {"z"}  # z: picked by auto
-    assert all(t.threshold in DriftSpec.model_fields for t in STATTESTS.values())
+    assert all(t.threshold_field in DriftSpec.model_fields for t in STATTESTS.values())
 
 
 @pytest.mark.parametrize(

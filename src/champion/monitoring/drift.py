@@ -414,7 +414,7 @@ def numeric_drift(
     if std == 0:
         moved += "; the reference is constant (normalised by 0.001, as Evidently does)"
     result = scores[test.name]
-    threshold = getattr(policy, test.threshold)
+    threshold = getattr(policy, test.threshold_field)
     context = ""
     if test.name == "wasserstein":  # the main test on large references: the others beside it
         context = f" (KS D={ks.statistic:.3f}, PSI {psi.score:.3f})"
@@ -532,7 +532,7 @@ def categorical_drift(
     if name_of_test == "auto":
         name_of_test = ("chisquare" if len(keys) > 2 else "z") if small else "jensenshannon"
     test = STATTESTS[name_of_test]
-    threshold = getattr(policy, test.threshold)
+    threshold = getattr(policy, test.threshold_field)
     if len(keys) == 1:
         main = FeatureDrift(
             name, kind, test.name, 1.0 if test.is_pvalue else 0.0, threshold, False,

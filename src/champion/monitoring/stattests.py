@@ -332,8 +332,8 @@ class StatTest:
             current_counts)``, two count vectors over the same categories.
         compute: the function; returns a :class:`Score`.
         drift_when: how ``score`` compares with the threshold when it drifts.
-        threshold: the field of the policy (:class:`~champion.project.spec.DriftSpec`)
-            that holds the threshold.
+        threshold_field: the field of the policy
+            (:class:`~champion.project.spec.DriftSpec`) that holds the threshold.
         label: how the score reads in a sentence (``{score}`` and ``{statistic}``).
     """
 
@@ -341,7 +341,7 @@ class StatTest:
     kind: Literal["numeric", "categorical"]
     compute: Callable[..., Score]
     drift_when: Literal["<=", "<", ">="]
-    threshold: str
+    threshold_field: str
     label: str
 
     @property

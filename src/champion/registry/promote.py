@@ -35,8 +35,8 @@ from champion.registry.versions import (
     HISTORY_TAG,
     champion_history,
     move_champion,
-    now,
     require_alias,
+    tag_timestamp,
     version_by_alias,
 )
 from champion.settings import Settings
@@ -72,7 +72,7 @@ def promote(
             "gate.decision": outcome,
             "gate.reason": decision.reason[:4000],
             "gate.run_id": run_id,
-            "gate.date": now(),
+            "gate.date": tag_timestamp(),
         }.items():
             mlflow_client.set_model_version_tag(name, challenger.version, key, value)
         if not promoted:

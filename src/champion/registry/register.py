@@ -11,7 +11,7 @@ from mlflow.entities.model_registry import ModelVersion
 from champion.errors import NotFoundError
 from champion.registry.compare import compare
 from champion.registry.tracking import client, use_tracking
-from champion.registry.versions import CHALLENGER, now
+from champion.registry.versions import CHALLENGER, tag_timestamp
 from champion.settings import Settings
 
 
@@ -64,7 +64,7 @@ def register(
                 "primary_metric": chosen.metric,
                 chosen.metric: f"{value:.6f}",
                 "data_digest": chosen.data_digest,
-                "registered_at": now(),
+                "registered_at": tag_timestamp(),
             },
         )
         mlflow_client.set_registered_model_alias(name, CHALLENGER, version.version)

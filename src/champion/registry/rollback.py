@@ -22,8 +22,8 @@ from champion.registry.versions import (
     HISTORY_TAG,
     champion_history,
     move_champion,
-    now,
     require_alias,
+    tag_timestamp,
 )
 from champion.settings import Settings
 
@@ -59,7 +59,7 @@ def rollback(settings: Settings, name: str, *, reason: str = "manual rollback") 
         mlflow_client = client(settings)
         for key in ("archived", "archived_at", "archived_reason"):
             mlflow_client.delete_model_version_tag(name, target, key)
-        mlflow_client.set_model_version_tag(name, target, "restored_at", now())
+        mlflow_client.set_model_version_tag(name, target, "restored_at", tag_timestamp())
         # History ends at the restored champion: a second rollback goes further back.
         remaining = history[: len(history) - history[::-1].index(target)]
         mlflow_client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(remaining))

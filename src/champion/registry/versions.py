@@ -42,7 +42,7 @@ class VersionRow:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-def now() -> str:
+def tag_timestamp() -> str:
     """The current UTC time as the registry's tags record it."""
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -113,7 +113,7 @@ def move_champion(
     if old is not None:
         for key, value in {
             "archived": "true",
-            "archived_at": now(),
+            "archived_at": tag_timestamp(),
             "archived_reason": reason[:4000],
         }.items():
             mlflow_client.set_model_version_tag(name, old.version, key, value)
