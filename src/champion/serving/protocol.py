@@ -75,6 +75,13 @@ def parse_invocations(body: bytes, content_type: str | None, columns: list[str])
             status=415,
         )
     payload = parse_json(body)
+    legacy = _legacy_format(content_type)
+    wrapped = isinstance(payload, dict) and any(key in payload for key in FORMATS)
+    if legacy and not wrapped:
+        # MLflow 1.x clients: "format=pandas-split" (an object) or "format=pandas-records"
+        # (a list) and an unwrapped body, as in the README's curl. MLflow 3 answers 415 to
+        # those; champion still reads them.
+        payload = {legacy: payload}
     if not isinstance(payload, dict):
         raise RequestError(
             f"the body must be a JSON object with exactly one of {', '.join(FORMATS)}; "
@@ -82,11 +89,6 @@ def parse_invocations(body: bytes, content_type: str | None, columns: list[str])
             field="body",
         )
     found = [key for key in FORMATS if key in payload]
-    legacy = _legacy_format(content_type)
-    if not found and legacy:
-        # MLflow 1.x clients: "format=pandas-split" and an unwrapped body, as in the
-        # README's curl. MLflow 3 answers 415 to those; champion still reads them.
-        found, payload = [legacy], {legacy: payload}
     if len(found) != 1:
         raise RequestError(
             f"the body must have exactly one of {', '.join(FORMATS)}; it has: "
