@@ -17,6 +17,8 @@ from champion.project.ranking import rank_key
 from champion.registry.tracking import ROLE_TAG, client, translate_errors
 from champion.settings import Settings
 
+_PAGE = 1000
+
 
 @dataclass(frozen=True)
 class RunRow:
@@ -32,7 +34,8 @@ class RunRow:
 
 
 def compare(settings: Settings, name: str, *, limit: int = 100) -> list[RunRow]:
-    """The candidate runs of experiment ``name``, best first by their primary metric.
+    """The best ``limit`` candidate runs of experiment ``name``, best first by their
+    primary metric.
 
     Raises:
         NotFoundError: no experiment or no finished candidate run of that name.
@@ -44,11 +47,20 @@ def compare(settings: Settings, name: str, *, limit: int = 100) -> list[RunRow]:
             raise NotFoundError(
                 f"no experiment '{name}' in {settings.tracking_uri}; run champion train first"
             )
-        runs = mlflow_client.search_runs(
-            [experiment.experiment_id],
-            filter_string=f"tags.`{ROLE_TAG}` = 'candidate' and attributes.status = 'FINISHED'",
-            max_results=limit,
-        )
+        # Every candidate, then the best ``limit``: MLflow's own max_results would keep
+        # the newest runs, and the best may be older than those.
+        runs, token = [], None
+        while True:
+            page = mlflow_client.search_runs(
+                [experiment.experiment_id],
+                filter_string=f"tags.`{ROLE_TAG}` = 'candidate' and attributes.status = 'FINISHED'",
+                max_results=_PAGE,
+                page_token=token,
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
     if not runs:
         raise NotFoundError(
             f"experiment '{name}' has no finished candidate run; run champion train first"
@@ -60,7 +72,7 @@ def compare(settings: Settings, name: str, *, limit: int = 100) -> list[RunRow]:
         return (*rank_key(run.data.metrics.get(metric), direction), -run.info.start_time)
 
     rows = []
-    for run in sorted(runs, key=key):
+    for run in sorted(runs, key=key)[:limit]:
         rows.append(
             RunRow(
                 run_id=run.info.run_id,

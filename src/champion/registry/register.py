@@ -22,7 +22,8 @@ def register(
     ``challenger``: the given run, or the best by the primary metric.
 
     Raises:
-        NotFoundError: the run does not exist or is not a candidate of ``name``.
+        NotFoundError: the run does not exist, is not a candidate of ``name``, or
+            logged no model.
     """
     rows = compare(settings, name)
     if run_id is None:
@@ -35,6 +36,12 @@ def register(
                 f"candidates: {', '.join(r.run_id[:12] + ' ' + r.candidate for r in rows[:10])}"
             )
         chosen = matches[0]
+    if not chosen.model_uri:
+        # MLflow would register an empty source as a READY version nothing can load.
+        raise NotFoundError(
+            f"run '{chosen.run_id}' of '{name}' logged no model "
+            f"(candidate '{chosen.candidate}' has no tag champion.model_uri); train it again"
+        )
     value = chosen.metrics.get(chosen.metric, float("nan"))
     mlflow_client = client(settings)
     with use_tracking(settings):
