@@ -44,6 +44,8 @@ May import: nothing from champion (the log and the alerts import it).
 from __future__ import annotations
 
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -59,6 +61,8 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "champion_alembic_version"
 BASELINE = "0001_baseline"
 BASELINE_TABLES = frozenset({"predictions", "feedback", "alerts"})
+# How long a SQLite opener waits for a lock held by another process.
+LOCK_WAIT_S = 30.0
 # Any fixed 64-bit number that names "the champion schema upgrade" to PostgreSQL;
 # every process that upgrades takes the same one.
 _ADVISORY_LOCK = 0x63_68_61_6D_70_69_6F_6E  # "champion"
@@ -125,17 +129,38 @@ def create_engine(url: str) -> sa.Engine:
     """
     url = engine_url(url)
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        engine = sa.create_engine(url, connect_args={"timeout": LOCK_WAIT_S})
 
         @sa.event.listens_for(engine, "connect")
         def _wal(connection, _record) -> None:
             # WAL: readers (monitor, feedback) never block the server's writes, and
             # several worker processes can append to one file.
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection)
             connection.execute("PRAGMA synchronous=NORMAL")
 
         return engine
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, once for all its users.
+
+    The mode is stored in the file, so a later opener finds it set. Setting it takes
+    the file's exclusive lock, and SQLite answers "database is locked" at once, not
+    after its busy timeout, when several processes open a new file together (the
+    workers of one server): so wait and try again, as the busy timeout would.
+    """
+    deadline = time.monotonic() + LOCK_WAIT_S
+    while True:
+        try:
+            if connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+                return
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def open_database(url: str) -> sa.Engine:
