@@ -51,6 +51,7 @@ indicative, and wrk always shares the cores with the server it drives.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import csv
 import datetime as dt
@@ -314,6 +315,11 @@ def make_server(name: str, workers: int, port: int, project: Path, env: dict) ->
         ]
         return Server(name, workers, command, env)
     if name == "champion":
+        # A fresh prediction log for every start: appending to one that earlier runs
+        # filled (a gigabyte after a few) would make each run slower than the last.
+        log_dir = tempfile.mkdtemp(prefix="champion-bench-log-")
+        atexit.register(shutil.rmtree, log_dir, ignore_errors=True)
+        env = {**env, "CHAMPION_PREDICTION_LOG": f"sqlite:///{log_dir}/predictions.db"}
         command = [
             str(BIN / "champion"),
             "serve",
