@@ -9,84 +9,41 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from mlflow import MlflowClient
 
 from champion.errors import NotFoundError
-from champion.project.spec import load_spec
 from champion.registry.compare import compare
-from champion.registry.tracking import ROLE_TAG, client, ensure_experiment
-from champion.settings import Settings
-from champion.training.train import TrainingReport, train_project
-from support.projects import sqlite_store, write_project
+from champion.registry.tracking import client, ensure_experiment
+from champion.training.train import TrainingReport
+from support.registry import TUMOURS, copy_of, log_run
 
 pytestmark = pytest.mark.integration
 
-NAME = "tumours"
-PROJECT = """
-name: tumours
-data: {data}
-target: diagnosis
-task: binary
-positive_class: malignant
-candidates:
-  - {{name: linear, estimator: linear}}
-  - name: majority
-    estimator: sklearn.dummy.DummyClassifier
-    params: {{strategy: most_frequent}}
-"""
+NAME = TUMOURS
 # A perfect score: a run logged with it would be first if compare listed it.
 PERFECT = 1.0
 
 
-def _log_run(
-    mlflow_client: MlflowClient,
-    experiment_id: str,
-    role: str,
-    name: str,
-    metrics: dict[str, float],
-    *,
-    metric: str = "f1",
-    direction: str = "maximize",
-    status: str = "FINISHED",
-) -> str:
-    """A run logged by hand as training (or the gate, rollback, monitor) would tag it."""
-    tags = {
-        ROLE_TAG: role,
-        "champion.candidate": name,
-        "champion.primary_metric": metric,
-        "champion.direction": direction,
-    }
-    run = mlflow_client.create_run(experiment_id, tags=tags, run_name=name)
-    for key, value in metrics.items():
-        mlflow_client.log_metric(run.info.run_id, key, value)
-    if status != "RUNNING":
-        mlflow_client.set_terminated(run.info.run_id, status)
-    return run.info.run_id
-
-
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, sqlite_template, breast_cancer_csv):
+def store(tumours, tmp_path_factory):
     """(settings, training report, hand-logged run ids by name) on one store that the
     tests only read."""
-    folder = tmp_path_factory.mktemp("compare")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    project = load_spec(write_project(folder, PROJECT.format(data=breast_cancer_csv)))
-    report = train_project(project, settings)
+    database, report = tumours
+    settings = copy_of(database, tmp_path_factory.mktemp("compare"))
     mlflow_client = client(settings)
     experiment_id = report.experiment_id
     hand = {
         # Logged after training, so newer than every trained run.
-        "no_f1": _log_run(mlflow_client, experiment_id, "candidate", "no_f1", {"accuracy": 1.0}),
-        "nan_f1": _log_run(mlflow_client, experiment_id, "candidate", "nan_f1", {"f1": math.nan}),
-        "running": _log_run(
+        "no_f1": log_run(mlflow_client, experiment_id, "candidate", "no_f1", {"accuracy": 1.0}),
+        "nan_f1": log_run(mlflow_client, experiment_id, "candidate", "nan_f1", {"f1": math.nan}),
+        "running": log_run(
             mlflow_client, experiment_id, "candidate", "running", {"f1": PERFECT}, status="RUNNING"
         ),
-        "failed": _log_run(
+        "failed": log_run(
             mlflow_client, experiment_id, "candidate", "failed", {"f1": PERFECT}, status="FAILED"
         ),
     }
     for role in ("gate", "rollback", "monitor"):
-        hand[role] = _log_run(mlflow_client, experiment_id, role, role, {"f1": PERFECT})
+        hand[role] = log_run(mlflow_client, experiment_id, role, role, {"f1": PERFECT})
     return settings, report, hand
 
 
@@ -153,7 +110,7 @@ def test_compare_follows_the_direction_of_the_metric(store, direction, unique_na
     scores = {"b": 2.0, "missing": None, "a": 1.0, "c": 3.0}
     for name, value in scores.items():
         metrics = {} if value is None else {"rmse": value}
-        _log_run(
+        log_run(
             mlflow_client,
             experiment_id,
             "candidate",
@@ -191,7 +148,7 @@ def test_compare_without_candidates_is_not_found(store, unique_name, roles, mess
     if roles is not None:
         experiment_id = ensure_experiment(settings, unique_name)
         for role in roles:
-            _log_run(client(settings), experiment_id, role, role, {"f1": 0.5})
+            log_run(client(settings), experiment_id, role, role, {"f1": 0.5})
 
     with pytest.raises(NotFoundError, match=message.format(name=unique_name)) as raised:
         compare(settings, unique_name)

@@ -8,62 +8,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
 
 from champion.errors import NotFoundError
-from champion.project.spec import load_spec
 from champion.registry.compare import compare
 from champion.registry.register import register
-from champion.registry.tracking import ROLE_TAG, client
+from champion.registry.tracking import client
 from champion.registry.versions import registered_model
-from champion.settings import Settings
-from champion.training.train import TrainingReport, train_project
-from support.projects import sqlite_store, write_project
+from champion.training.train import TrainingReport
+from support.registry import TUMOURS, TUMOURS_DESCRIPTION, copy_of, log_run
 
 pytestmark = pytest.mark.integration
 
-NAME = "tumours"
-DESCRIPTION = "Is this tumour malignant? From ten cell measurements."
-PROJECT = """
-name: tumours
-description: {description}
-data: {data}
-target: diagnosis
-task: binary
-positive_class: malignant
-split: {{method: stratified, test_size: 0.25}}
-candidates:
-  - {{name: linear, estimator: linear}}
-  - name: majority
-    estimator: sklearn.dummy.DummyClassifier
-    params: {{strategy: most_frequent}}
-"""
-
-
-def _log_run(mlflow_client: MlflowClient, experiment_id: str, role: str, name: str) -> str:
-    """A finished run tagged as training tags a candidate, but with no model logged."""
-    tags = {
-        ROLE_TAG: role,
-        "champion.candidate": name,
-        "champion.primary_metric": "f1",
-        "champion.direction": "maximize",
-    }
-    run = mlflow_client.create_run(experiment_id, tags=tags, run_name=name)
-    mlflow_client.log_metric(run.info.run_id, "f1", 0.0)
-    mlflow_client.set_terminated(run.info.run_id, "FINISHED")
-    return run.info.run_id
+NAME = TUMOURS
+DESCRIPTION = TUMOURS_DESCRIPTION
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
+def trained(tumours, tmp_path_factory):
     """(the trained store's file, the training report, hand-logged run ids by name)."""
+    database, report = tumours
     folder = tmp_path_factory.mktemp("register")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    text = PROJECT.format(description=DESCRIPTION, data=breast_cancer_csv)
-    report = train_project(load_spec(write_project(folder, text)), settings)
-    mlflow_client = client(settings)
+    mlflow_client = client(copy_of(database, folder))
     hand = {
-        role: _log_run(mlflow_client, report.experiment_id, role, f"{role}_run")
+        role: log_run(mlflow_client, report.experiment_id, role, f"{role}_run", {"f1": 0.0})
         for role in ("candidate", "gate")
     }
     return folder / "mlflow.db", report, hand
@@ -73,7 +40,7 @@ def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
 def store(trained, tmp_path: Path):
     """(settings on a copy of the trained store, report, hand-logged run ids)."""
     database, report, hand = trained
-    return Settings.from_env(tmp_path, environ=sqlite_store(tmp_path, database)), report, hand
+    return copy_of(database, tmp_path), report, hand
 
 
 def _candidate(report: TrainingReport, name: str):

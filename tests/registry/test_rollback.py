@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from champion.errors import ConflictError, NotFoundError
-from champion.project.spec import load_spec
 from champion.registry.promote import promote
 from champion.registry.register import register
 from champion.registry.rollback import rollback
@@ -24,35 +23,21 @@ from champion.registry.versions import (
     require_alias,
 )
 from champion.settings import Settings
-from champion.training.train import TrainingReport, train_project
-from support.projects import sqlite_store, write_project
+from champion.training.train import TrainingReport
+from support.registry import TUMOURS, copy_of
 
 pytestmark = pytest.mark.integration
 
-NAME = "tumours"
-PROJECT = """
-name: tumours
-data: {data}
-target: diagnosis
-task: binary
-positive_class: malignant
-candidates:
-  - {{name: linear, estimator: linear}}
-  - name: majority
-    estimator: sklearn.dummy.DummyClassifier
-    params: {{strategy: most_frequent}}
-"""
+NAME = TUMOURS
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
+def trained(tumours, tmp_path_factory):
     """(the store's file, the report): version 1 (the best run) was champion, version 2
     (majority) was forced over it and is champion now."""
+    database, report = tumours
     folder = tmp_path_factory.mktemp("rollback")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    report = train_project(
-        load_spec(write_project(folder, PROJECT.format(data=breast_cancer_csv))), settings
-    )
+    settings = copy_of(database, folder)
     register(settings, NAME, run_id=report.best.run_id)
     promote(settings, NAME)
     register(settings, NAME, run_id=_majority(report).run_id)
@@ -64,7 +49,7 @@ def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
 def store(trained, tmp_path: Path):
     """(settings on a copy of the store, report)."""
     database, report = trained
-    return Settings.from_env(tmp_path, environ=sqlite_store(tmp_path, database)), report
+    return copy_of(database, tmp_path), report
 
 
 def _majority(report: TrainingReport):

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from champion.errors import NotFoundError
-from champion.project.spec import load_spec
 from champion.registry.register import register
 from champion.registry.tracking import client, use_tracking
 from champion.registry.versions import (
@@ -26,36 +25,21 @@ from champion.registry.versions import (
     version_by_alias,
 )
 from champion.settings import Settings
-from champion.training.train import train_project
-from support.projects import sqlite_store, write_project
+from support.registry import TUMOURS, copy_of
 
 pytestmark = pytest.mark.integration
 
-NAME = "tumours"
-PROJECT = """
-name: tumours
-data: {data}
-target: diagnosis
-task: binary
-positive_class: malignant
-candidates:
-  - {{name: linear, estimator: linear}}
-  - name: majority
-    estimator: sklearn.dummy.DummyClassifier
-    params: {{strategy: most_frequent}}
-"""
+NAME = TUMOURS
 ISO_UTC_SECONDS = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
+def trained(tumours, tmp_path_factory):
     """(the store's file, the training report): version 1 is the best run, version 2
     the majority baseline and ``@challenger``; no champion yet."""
+    database, report = tumours
     folder = tmp_path_factory.mktemp("versions")
-    settings = Settings.from_env(folder, environ=sqlite_store(folder, sqlite_template))
-    report = train_project(
-        load_spec(write_project(folder, PROJECT.format(data=breast_cancer_csv))), settings
-    )
+    settings = copy_of(database, folder)
     register(settings, NAME, run_id=report.best.run_id)
     majority = next(c for c in report.candidates if c.name == "majority")
     register(settings, NAME, run_id=majority.run_id)
@@ -66,7 +50,7 @@ def trained(tmp_path_factory, sqlite_template, breast_cancer_csv):
 def store(trained, tmp_path: Path):
     """(settings on a copy of the registered store, report)."""
     database, report = trained
-    return Settings.from_env(tmp_path, environ=sqlite_store(tmp_path, database)), report
+    return copy_of(database, tmp_path), report
 
 
 def _aliases(settings: Settings) -> dict[str, str]:
@@ -97,7 +81,7 @@ def test_registered_model_names_the_models_there_are(store):
 
 
 def test_registered_model_on_an_empty_store_says_none(tmp_path: Path, sqlite_template):
-    settings = Settings.from_env(tmp_path, environ=sqlite_store(tmp_path, sqlite_template))
+    settings = copy_of(sqlite_template, tmp_path)
 
     with pytest.raises(
         NotFoundError, match=r"^no registered model 'tumours'; registered models: none$"
