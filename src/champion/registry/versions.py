@@ -124,14 +124,15 @@ def list_versions(settings: Settings, name: str | None = None) -> list[VersionRo
     description, tags and the metrics of the run it came from."""
     mlflow_client = client(settings)
     with translate_errors():
-        names = (
-            [name]
+        # Search results carry each model's aliases: no second fetch per model.
+        models = (
+            [registered_model(settings, name)]
             if name
-            else [m.name for m in mlflow_client.search_registered_models(max_results=1000)]
+            else mlflow_client.search_registered_models(max_results=1000)
         )
         rows = []
-        for model_name in names:
-            model = registered_model(settings, model_name)
+        for model in models:
+            model_name = model.name
             by_version: dict[str, list[str]] = {}
             for alias, version in model.aliases.items():
                 by_version.setdefault(str(version), []).append(alias)
