@@ -149,8 +149,13 @@ class Lifecycle:
             except Exception as e:
                 raise Unavailable(f"the monitoring report failed: {e}") from None
         alerts = await asyncio.to_thread(monitor.store.events, self.name)
-        timeline = performance_over_time(
-            report.window, report.task, report.primary_metric, positive_class=report.positive_class
+        # Seconds on a big log: off the event loop, like the report itself.
+        timeline = await asyncio.to_thread(
+            performance_over_time,
+            report.window,
+            report.task,
+            report.primary_metric,
+            positive_class=report.positive_class,
         )
         return MonitoringView(report, alerts[:20], timeline)
 
