@@ -155,14 +155,16 @@ class Lifecycle:
         return MonitoringView(report, alerts[:20], timeline)
 
     async def refresh_report(self, monitor: ServerMonitor) -> MonitorReport:
-        """One monitoring run in a thread, counted as ``ok`` or ``failed``."""
+        """One monitoring run in a thread, counted as ``ok``, ``failed`` or ``idle``
+        (nothing new since the last run: the last report is kept)."""
+        last = monitor.report
         try:
             report = await asyncio.to_thread(monitor.refresh)
         except Exception as e:  # monitoring must never take serving down
             self.metrics.monitor_runs.labels("failed").inc()
             log.warning("monitoring run failed: %s", e)
             raise
-        self.metrics.monitor_runs.labels("ok").inc()
+        self.metrics.monitor_runs.labels("idle" if report is last else "ok").inc()
         return report
 
     def _require_monitor(self) -> ServerMonitor:
