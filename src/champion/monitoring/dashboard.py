@@ -20,9 +20,8 @@ Imports from champion: :mod:`champion.templating`, :mod:`champion.monitoring.ale
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
