@@ -37,7 +37,8 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
             metrics.answered, metrics.server_errors = 10, 5  # half the answers failed
             report = monitor.refresh()
             first = [body["rule"] for body in hook.bodies]
-            metrics.answered = 20  # ten more answers, no new error
+            metrics.answered = 20  # ten more answers, no new error, and their rows logged
+            log_generation(settings.prediction_log, 8)
             monitor.refresh()
             stored = [event.rule for event in monitor.store.events()]
         finally:
@@ -90,7 +91,10 @@ def test_an_idle_server_does_no_monitoring_work(model, tmp_path):
             fired_while_idle = len(hook.bodies)
             log.add_feedback([Label("g9-0", "False")])
             labelled = monitor.refresh()
-            metrics.answered += 1  # an answer: its error rate is news
+            metrics.answered += 5  # health probes and scrapes: nothing new
+            probed = monitor.refresh()
+            metrics.answered += 1  # a 5xx: its error rate is news
+            metrics.server_errors += 1
             answered = monitor.refresh()
             log_generation(settings.prediction_log, 8)
             logged = monitor.refresh()
@@ -101,5 +105,6 @@ def test_an_idle_server_does_no_monitoring_work(model, tmp_path):
     # Each idle refresh kept the report: no run, so no event (the cool-down is 0).
     assert all(report is first for report in idle)
     assert fired_while_idle == 1
-    assert labelled is not first and answered is not labelled and logged is not answered
-    assert [body["rule"] for body in hook.bodies] == ["quiet"] * 4
+    assert labelled is not first and probed is labelled
+    assert answered is not labelled and logged is not answered
+    assert [body["rule"] for body in hook.bodies] == ["quiet"] * 3 + ["errors", "quiet"]

@@ -10,10 +10,12 @@ set in the background.
 
 An idle server does no monitoring work: a run first reads the log's mark (the newest
 prediction's id and the newest label's time: two index lookups) and this process's
-answer counts, and when neither moved since the last run it keeps the last report
-instead of building the same one again (no MLflow call, no window read, no alert
-evaluated: a cool-down-free rule does not fire again on old rows). The report then
-stays as it was: a time-bounded window is not shortened while nothing arrives, and a
+count of 5xx answers, and when neither moved since the last run it keeps the last
+report instead of building the same one again (no MLflow call, no window read, no
+alert evaluated: a cool-down-free rule does not fire again on old rows). Answers that
+log nothing and fail nothing (health probes, ``/metrics`` scrapes) are not news; they
+are still counted in the error rate of the next real run. The report stays as it
+was meanwhile: a time-bounded window is not shortened while nothing arrives, and a
 champion alias moved with no traffic since is reported once predictions arrive.
 """
 
@@ -55,7 +57,7 @@ class ServerMonitor:
 
     def refresh(self) -> MonitorReport:
         """One monitoring run (blocking: call it in a thread), or the last report
-        unchanged when nothing was logged or answered since the run that built it
+        unchanged when nothing was logged and no 5xx answered since the run that built it
         (the module docstring says why). Errors propagate; the caller counts them and
         keeps serving."""
         with self._running:
@@ -64,7 +66,7 @@ class ServerMonitor:
     def _refresh(self) -> MonitorReport:
         counts = (self.metrics.answered, self.metrics.server_errors)
         # Read before the run: what arrives during it makes the next run a real one.
-        seen = (self._log.mark(), counts)
+        seen = (self._log.mark(), counts[1])
         if self.report is not None and seen == self._seen:
             return self.report
         run = run_monitoring(
