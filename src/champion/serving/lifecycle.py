@@ -4,7 +4,8 @@
 workers), opens the prediction log, and hands both to the :class:`DataPlane`; then it
 runs the reload loop (every ``reload_interval`` seconds: has an alias moved?) and the
 monitoring loop (every ``monitor_interval`` seconds: drift, live metrics and alerts to
-``/metrics``). At shutdown it stops the loops, waits for a reload or a monitoring run in
+``/metrics``; a run with nothing new logged since the last is skipped and counted as
+``idle``, see :mod:`champion.serving.watch`). At shutdown it stops the loops, waits for a reload or a monitoring run in
 progress (a thread cannot be cancelled, and must not outlive the server), and writes
 the log's buffer (on SIGTERM too: uvicorn runs the lifespan's end).
 
