@@ -4,7 +4,8 @@
 workers), opens the prediction log, and hands both to the :class:`DataPlane`; then it
 runs the reload loop (every ``reload_interval`` seconds: has an alias moved?) and the
 monitoring loop (every ``monitor_interval`` seconds: drift, live metrics and alerts to
-``/metrics``). At shutdown it stops the loops, waits for a reload or a monitoring run in
+``/metrics``; a run with nothing new logged since the last is skipped and counted as
+``idle``, see :mod:`champion.serving.watch`). At shutdown it stops the loops, waits for a reload or a monitoring run in
 progress (a thread cannot be cancelled, and must not outlive the server), and writes
 the log's buffer (on SIGTERM too: uvicorn runs the lifespan's end).
 
@@ -160,14 +161,16 @@ class Lifecycle:
         return MonitoringView(report, alerts[:20], timeline)
 
     async def refresh_report(self, monitor: ServerMonitor) -> MonitorReport:
-        """One monitoring run in a thread, counted as ``ok`` or ``failed``."""
+        """One monitoring run in a thread, counted as ``ok``, ``failed`` or ``idle``
+        (nothing new since the last run: the last report is kept)."""
+        last = monitor.report
         try:
             report = await asyncio.to_thread(monitor.refresh)
         except Exception as e:  # monitoring must never take serving down
             self.metrics.monitor_runs.labels("failed").inc()
             log.warning("monitoring run failed: %s", e)
             raise
-        self.metrics.monitor_runs.labels("ok").inc()
+        self.metrics.monitor_runs.labels("idle" if report is last else "ok").inc()
         return report
 
     def _require_monitor(self) -> ServerMonitor:
