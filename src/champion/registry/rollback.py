@@ -66,8 +66,6 @@ def rollback(settings: Settings, name: str, *, reason: str = "manual rollback") 
                 settings, name, target, current, f"rolled back to version {target}: {reason}"
             )
             mlflow_client = client(settings)
-            for key in ("archived", "archived_at", "archived_reason"):
-                mlflow_client.delete_model_version_tag(name, target, key)
             mlflow_client.set_model_version_tag(name, target, "restored_at", tag_timestamp())
             # History ends at the restored champion: a second rollback goes further back.
             remaining = history[: len(history) - history[::-1].index(target)]

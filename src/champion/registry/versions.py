@@ -116,6 +116,11 @@ def move_champion(
     archived with ``reason``. Call inside ``use_tracking`` and ``registry_lock``."""
     mlflow_client = client(settings)
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    # A version that serves is never archived: re-promoting an old one clears its tags.
+    kept = mlflow_client.get_model_version(name, version).tags
+    for key in ARCHIVE_TAGS:
+        if key in kept:
+            mlflow_client.delete_model_version_tag(name, version, key)
     current = mlflow_client.get_registered_model(name).aliases
     if str(current.get(CHALLENGER)) == str(version):
         mlflow_client.delete_registered_model_alias(name, CHALLENGER)
