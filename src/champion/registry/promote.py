@@ -131,6 +131,8 @@ def _score_pair(
         test,
         min_gain=policy.min_gain,
         alpha=policy.alpha,
+        rows=len(rows),
+        min_rows=policy.min_holdout_rows,
     )
     return {
         "decision": decision,
