@@ -1,7 +1,8 @@
 """The ``champion`` command: parse, build settings, call one library function, print.
 
 Every command reads the project file given with ``-c`` (default ``champion.yaml`` in
-the current folder) where it needs one; the tracking store comes from
+the current folder) where it needs one; a file named with ``-c`` that does not exist is
+an error (``SpecError``, exit 2), while the default may be absent. The tracking store comes from
 ``MLFLOW_TRACKING_URI`` or defaults to ``mlflow.db`` beside the project file. A
 :class:`~champion.errors.ChampionError` is printed as ``Name: message`` on stderr with
 its exit code (1 for a refused promotion, 2 otherwise), never as a traceback; so is a
@@ -31,7 +32,7 @@ from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
-from champion.errors import ChampionError, PromotionRefused
+from champion.errors import ChampionError, PromotionRefused, SpecError
 from champion.project.spec import MonitoringSpec, Project, load_spec
 from champion.settings import Settings
 
@@ -45,9 +46,28 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
+
+def _given_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | None):
+    """A project file named with ``-c`` must exist. Only the default ``champion.yaml``
+    may be absent (the commands that can, then work from the current folder)."""
+    given = ctx.get_parameter_source(param.name).name != "DEFAULT"
+    if given and value is not None and not value.is_file():
+        raise SpecError(
+            f"project file '{value}' (given with -c) does not exist or is not a file",
+            field="config",
+        )
+    return value
+
+
 ConfigOption = Annotated[
     Path,
-    typer.Option("--config", "-c", help="The project file (champion.yaml).", show_default=True),
+    typer.Option(
+        "--config",
+        "-c",
+        help="The project file (champion.yaml).",
+        show_default=True,
+        callback=_given_config,
+    ),
 ]
 ModelArgument = Annotated[
     str | None,
@@ -517,7 +537,12 @@ def demo(
     ] = False,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Project file; default: the legendary example."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Project file; default: the legendary example.",
+            callback=_given_config,
+        ),
     ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
 ) -> None:

@@ -34,8 +34,15 @@ from champion.project.ranking import direction_of, rank_key
 from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, Project
 from champion.project.splits import Split, cv_folds, make_split
 from champion.project.targets import Target, prepare_target
+from champion.registry.liveness import close_dead_runs, heartbeat, liveness_tags
 from champion.registry.modelio import log_pipeline
-from champion.registry.tracking import PROJECT_TAG, ROLE_TAG, ensure_experiment, use_tracking
+from champion.registry.tracking import (
+    PROJECT_TAG,
+    ROLE_TAG,
+    client,
+    ensure_experiment,
+    use_tracking,
+)
 from champion.settings import Settings
 from champion.training import explain, plots
 
@@ -160,10 +167,15 @@ def train_project(
     progress = progress or (lambda what, done, total: None)
     with use_tracking(settings):
         experiment_id = ensure_experiment(settings, project.spec.name)
+        # Runs an earlier, killed train left RUNNING are closed before new ones start.
+        close_dead_runs(settings, experiment_id, by="train")
+        mlflow_client = client(settings)
         results = []
         for index, candidate in enumerate(candidates):
             progress(f"{candidate.name}", index, len(candidates))
-            results.append(_train_candidate(context, candidate, experiment_id, progress))
+            results.append(
+                _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
+            )
         progress("done", len(candidates), len(candidates))
     ranked = sorted(
         results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
@@ -185,7 +197,7 @@ def build_pipeline(
 
 
 def _train_candidate(
-    context: _Context, candidate: CandidateSpec, experiment_id: str, progress
+    context: _Context, candidate: CandidateSpec, experiment_id: str, progress, mlflow_client
 ) -> CandidateResult:
     spec = context.spec
     tags = {
@@ -198,7 +210,13 @@ def _train_candidate(
         "champion.data_digest": context.table.digest,
         "mlflow.note.content": spec.description,  # MLflow's run description
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run:
+    # Who runs it, and a heartbeat while it runs: if this process dies, the next
+    # command can tell the run is dead and mark it FAILED (registry/liveness.py).
+    tags |= liveness_tags()
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run,
+        heartbeat(mlflow_client, run.info.run_id),
+    ):
         params = dict(candidate.params)
         if candidate.search is not None:
             params |= _search(context, candidate, experiment_id, progress)
@@ -261,7 +279,10 @@ def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, pro
         params = dict(candidate.params) | suggest_params(trial, search)
         name = f"{candidate.name}-trial-{trial.number}"
         with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, nested=True, tags={ROLE_TAG: "trial"}
+            experiment_id=experiment_id,
+            run_name=name,
+            nested=True,
+            tags={ROLE_TAG: "trial"} | liveness_tags(),
         ):
             scores = []
             for train_rows, valid_rows in folds:
