@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from champion.errors import ChampionError, Unavailable
+from champion.monitoring import deadletter
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.log import LogOptions, PredictionLog
 from champion.monitoring.monitor import MonitorReport
@@ -106,6 +107,9 @@ class Lifecycle:
                 flush_interval=self._logging.flush_interval,
                 max_buffered=self._logging.max_buffered,
                 retention_days=self._logging.retention_days,
+                dead_letter=deadletter.folder_for(
+                    self.settings.prediction_log, self.settings.project_dir
+                ),
             ).start()
             self.monitor = ServerMonitor(self.settings, self.name, self._policy, self.metrics)
         self.plane.deployment = current
