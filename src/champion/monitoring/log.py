@@ -73,6 +73,9 @@ RETRY_LIMIT = 5
 # for long (SQLite has one for the whole file), so the server's log writer waits for
 # one batch, not the whole call.
 FEEDBACK_BATCH = 2_000
+# Request ids per lookup query (``IN (...)``): few round trips, well under SQLite's
+# limit of 32,766 parameters.
+LOOKUP_BATCH = 5_000
 # The separator of a reused request id's suffix (``ID~2``).
 REUSED = "~"
 
@@ -410,7 +413,7 @@ class PredictionLog:
         stored = {}
         p, f = predictions_table.c, feedback_table.c
         with self.engine.connect() as connection:
-            for chunk in _chunks(ids, 500):
+            for chunk in _chunks(ids, LOOKUP_BATCH):
                 query = sa.select(p.request_id, sa.func.max(p.rows).label("rows"))
                 query = query.where(p.request_id.in_(chunk)).group_by(p.request_id)
                 rows_of.update({r.request_id: r.rows for r in connection.execute(query)})
