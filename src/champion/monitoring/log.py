@@ -76,6 +76,8 @@ FEEDBACK_BATCH = 2_000
 # Request ids per lookup query (``IN (...)``): few round trips, well under SQLite's
 # limit of 32,766 parameters.
 LOOKUP_BATCH = 5_000
+# Reused ids whose next free suffix the writer remembers, at most.
+MAX_REMEMBERED = 10_000
 # The separator of a reused request id's suffix (``ID~2``).
 REUSED = "~"
 
@@ -187,6 +189,7 @@ class PredictionLog:
         self._buffer: list[Scored] = []
         self._buffered_rows = 0
         self._failures = 0  # failed writes in a row
+        self._next_free: dict[tuple[str, str], int] = {}  # see _distinct_keys
         self._lock = threading.Lock()  # guards the buffer
         self._write_lock = threading.Lock()  # one writer at a time
         self._stop = threading.Event()
@@ -279,9 +282,13 @@ class PredictionLog:
         """Insert ``rows`` in one transaction, reused ids given a distinct key and rows
         written already skipped; returns the rows inserted."""
         with self.engine.begin() as connection:
-            fresh = _distinct_keys(connection, rows)
+            fresh, learnt = _distinct_keys(connection, rows, self._next_free)
             if fresh:
                 connection.execute(predictions_table.insert(), fresh)
+        # Learnt only once written: a retried batch checks its keys afresh.
+        if len(self._next_free) > MAX_REMEMBERED:
+            self._next_free.clear()
+        self._next_free.update(learnt)
         return len(fresh)
 
     def replay_dead_letter(self) -> Replayed:
@@ -722,41 +729,67 @@ def _replace(connection: sa.Connection, pairs: list[tuple[Label, tuple[str, floa
     )
 
 
-def _distinct_keys(connection: sa.Connection, rows: list[dict]) -> list[dict]:
+def _distinct_keys(
+    connection: sa.Connection, rows: list[dict], next_free: dict[tuple[str, str], int]
+) -> tuple[list[dict], dict[tuple[str, str], int]]:
     """``rows`` to insert, each under a (request id, arm) key the log does not hold: a
     reused id becomes ``ID~2``, ``ID~3``, ...; a row written already (same key, model
     and time) is left out. Reads only; the insert's unique key catches a race with
-    another process, and the write is retried."""
+    another process, and the write is retried.
+
+    ``next_free``: (id, arm) → the suffix to try first, learnt from earlier writes, so
+    that a client that sends one id all day costs one lookup a row, not one per earlier
+    reuse. Returns the rows and what ``next_free`` learns once they are written.
+    """
     p = predictions_table.c
-    taken: dict[tuple[str, str], tuple[str, float]] = {}
+    taken: set[tuple[str, str]] = set()  # (key, arm)
     looked: set[str] = set()
+    learnt: dict[tuple[str, str], int] = {}
 
     def look(ids: set[str]) -> None:
-        for chunk in _chunks(sorted(ids - looked), 500):
-            query = sa.select(p.request_id, p.arm, p.model, p.ts).where(p.request_id.in_(chunk))
+        for chunk in _chunks(sorted(ids - looked), LOOKUP_BATCH):
+            query = sa.select(p.request_id, p.arm).where(p.request_id.in_(chunk))
             for found in connection.execute(query):
-                taken[found.request_id, found.arm] = (found.model, found.ts)
+                taken.add((found.request_id, found.arm))
             looked.update(chunk)
 
     look({row["request_id"] for row in rows})
+    written = _written_at(connection, rows)
     fresh, reused = [], 0
     for row in rows:
-        base, n = row["request_id"], 1
+        base, arm = row["request_id"], row["arm"]
+        if any(
+            key == base or key.startswith(base + REUSED)
+            for key in written.get((arm, row["model"], row["ts"]), ())
+        ):
+            continue  # this very row is written already
+        n = max(learnt.get((base, arm), 1), next_free.get((base, arm), 1))
         while True:
             key = base if n == 1 else f"{base}{REUSED}{n}"
-            look({key})  # a no-op but for a reused id's next candidate
-            held = taken.get((key, row["arm"]))
-            if held is None:
-                taken[key, row["arm"]] = (row["model"], row["ts"])
+            if key not in looked:  # a reused id: look its next candidates up at once
+                look({base if m == 1 else f"{base}{REUSED}{m}" for m in range(n, n + 16)})
+            if (key, arm) not in taken:
+                taken.add((key, arm))
                 fresh.append(row if n == 1 else {**row, "request_id": key})
+                learnt[base, arm] = n + 1
                 reused += n > 1
                 break
-            if held == (row["model"], row["ts"]):
-                break  # this very row is written already
             n += 1
     if reused:
         log.warning("prediction log: %d reused request id(s) logged as ID%sN", reused, REUSED)
-    return fresh
+    return fresh, {k: n for k, n in learnt.items() if n > 2}
+
+
+def _written_at(connection: sa.Connection, rows: list[dict]) -> dict[tuple, list[str]]:
+    """The keys logged at the times of ``rows``, by (arm, model, time): a row of
+    ``rows`` found there under its id (or a suffixed one) is written already."""
+    p = predictions_table.c
+    written: dict[tuple, list[str]] = {}
+    for chunk in _chunks(sorted({row["ts"] for row in rows}), LOOKUP_BATCH):
+        query = sa.select(p.request_id, p.arm, p.model, p.ts).where(p.ts.in_(chunk))
+        for found in connection.execute(query):
+            written.setdefault((found.arm, found.model, found.ts), []).append(found.request_id)
+    return written
 
 
 def _first_line(error: Exception) -> str:
