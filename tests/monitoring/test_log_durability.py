@@ -26,6 +26,7 @@ from champion.monitoring.log import (
     parse_labels,
 )
 from champion.monitoring.store import create_engine
+from support.tracking_server import create_postgres_database, to_libpq_url
 
 pytestmark = pytest.mark.integration
 
@@ -310,3 +311,23 @@ def test_the_dead_letter_sits_beside_a_sqlite_log_else_in_the_project(tmp_path):
     assert str(deadletter.folder_for("postgresql://h/db", tmp_path)) == str(
         tmp_path / "predictions.dead-letter"
     )
+
+
+def test_a_row_the_database_refuses_goes_alone_to_the_dead_letter(tmp_path):
+    # PostgreSQL enforces the id column's 128 characters (SQLite does not): a client's
+    # longer X-Request-ID must not hold back the batch it arrived in.
+    url, drop = create_postgres_database()
+    try:
+        folder = tmp_path / "dead"
+        log = PredictionLog(to_libpq_url(url), dead_letter=folder)
+        log.record(_scored("before"))
+        log.record(_scored("x" * 200))
+        log.record(_scored("after"))
+        assert log.flush() == 2
+        assert log.pending == 0
+        log.close()
+        assert _keys(to_libpq_url(url)) == [("before", "champion"), ("after", "champion")]
+        (kept,) = deadletter.pending(folder)
+        assert [row["request_id"] for row in deadletter.read(kept)] == ["x" * 200]
+    finally:
+        drop()

@@ -238,6 +238,11 @@ class PredictionLog:
             rows = sum(scored.rows for scored in batch)
             try:
                 self._write([_row_of(s) for s in batch])
+            except (sa.exc.DataError, sa.exc.IntegrityError) as e:
+                # A row the database refuses (an id longer than the column), not the
+                # database failing: write the others, and keep only the refused ones.
+                log.warning("prediction log: a row was refused: %s", _first_line(e))
+                return self._one_by_one(batch)
             except Exception as e:  # any failure: the batch is kept, nothing is lost
                 self._failures += 1
                 log.warning(
@@ -254,15 +259,40 @@ class PredictionLog:
             self.written += rows
             return rows
 
-    def _to_dead_letter(self, batch: list[Scored], rows: int) -> None:
+    def _one_by_one(self, batch: list[Scored]) -> int:
+        """Write each request of ``batch`` alone; the ones refused go to the dead
+        letter at once (retrying them cannot help), the others are written. If the
+        database itself fails meanwhile, the rest stays buffered for the next flush."""
+        written, refused, done = 0, [], len(batch)
+        for index, scored in enumerate(batch):
+            try:
+                self._write([_row_of(scored)])
+                written += scored.rows
+            except (sa.exc.DataError, sa.exc.IntegrityError):
+                refused.append(scored)
+            except Exception:
+                done = index
+                break
+        self._forget(batch[:done], sum(s.rows for s in batch[:done]))
+        if refused:
+            self._to_dead_letter(refused, sum(s.rows for s in refused), forget=False)
+        self.written += written
+        return written
+
+    def _to_dead_letter(self, batch: list[Scored], rows: int, *, forget: bool = True) -> None:
         try:
             path = deadletter.write(self.dead_letter, [_row_of(s) for s in batch])
         except OSError as e:
             # Neither the database nor the disk takes it: keep it in memory (over the
             # bound) rather than lose it, and say so.
             log.error("prediction log: %d rows kept in memory, dead letter failed: %s", rows, e)
+            if not forget:  # out of the buffer already: put them back
+                with self._lock:
+                    self._buffer[:0] = batch
+                    self._buffered_rows += rows
             return
-        self._forget(batch, rows)
+        if forget:
+            self._forget(batch, rows)
         self._failures = 0
         self.dead_lettered += rows
         log.error(
