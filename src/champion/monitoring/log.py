@@ -42,7 +42,7 @@ import math
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -146,7 +146,7 @@ class LabelSpace:
 
     task: str
     classes: tuple[str, ...] = ()
-    tags: tuple[str, ...] = field(default=())
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
