@@ -496,31 +496,46 @@ class PredictionLog:
         since: float | None = None,
         last: int | None = None,
     ) -> pd.DataFrame:
-        """Logged predictions of ``model`` (newest ``last`` rows, or since ``since``),
-        oldest first, with their label where feedback arrived.
+        """Logged predictions of ``model``: its newest ``last`` rows (one per input row,
+        however the rows were grouped into requests), only those logged at ``since`` or
+        later, or both; oldest first, with their label where feedback arrived.
+
+        Only the window is read. The newest requests are found newest first in the
+        ``predictions_model_ts`` index (time, id and row count, no inputs), stopping as
+        soon as they hold ``last`` rows; then the inputs and outputs of those requests
+        alone are read, and their labels. So the rows read are bounded by the window,
+        not by the size of the log, and building the frame is linear in its rows.
+        "Newest" is by request time (``ts``), ties broken by the order of writing.
+
+        Args:
+            version, arm: only that version's (arm's) requests (filtered while
+                scanning: cheap when most requests match).
+            since: a Unix time; None: no time bound.
+            last: rows; the oldest request may be cut (its newest rows kept). None: no
+                row bound.
 
         Columns: request_id, row, ts, version, arm, latency_ms, output, label, and one
         column per model input.
         """
         self.flush()
         p = predictions_table.c
-        query = (
-            sa.select(
-                p.request_id, p.ts, p.version, p.arm, p.rows, p.latency_ms, p.inputs, p.outputs
-            )
-            .where(p.model == model)
-            .order_by(p.id.desc())
-        )
+        scope = [p.model == model]
         if version is not None:
-            query = query.where(p.version == version)
+            scope.append(p.version == version)
         if arm is not None:
-            query = query.where(p.arm == arm)
+            scope.append(p.arm == arm)
         if since is not None:
-            query = query.where(p.ts >= since)
-        if last is not None:
-            query = query.limit(last)  # every request has a row at least
+            scope.append(p.ts >= since)
+        query = sa.select(
+            p.id, p.request_id, p.ts, p.version, p.arm, p.rows, p.latency_ms, p.inputs, p.outputs
+        ).order_by(p.ts, p.id)
         with self.engine.connect() as connection:
-            requests = list(reversed(connection.execute(query).all()))
+            first = None if last is None else _first_of_window(connection, scope, last)
+            if first is not None:
+                query = query.where(p.ts >= first[0])
+            requests = connection.execute(query.where(*scope)).all()
+            if first is not None:  # requests of the first one's time written before it
+                requests = [r for r in requests if (r.ts, r.id) >= first]
             labels = self._labels(connection, sorted({r.request_id for r in requests}))
         frame = _expand(requests, labels)
         return frame.iloc[-last:].reset_index(drop=True) if last is not None else frame
@@ -540,6 +555,46 @@ class PredictionLog:
         with self.engine.connect() as connection:
             total = sa.select(sa.func.coalesce(sa.func.sum(predictions_table.c.rows), 0))
             return int(connection.execute(total).scalar_one())
+
+    def mark(self) -> tuple:
+        """Where the log is now: the newest prediction's id and the newest label's time.
+
+        It moves whenever a prediction or a label is written (not when old rows are
+        pruned), so two equal marks mean nothing new was logged in between: a
+        monitoring run would find what the last one found. Two index lookups,
+        whatever the size of the log; the buffer is written first.
+        """
+        self.flush()
+        newest = sa.select(
+            sa.select(sa.func.max(predictions_table.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(feedback_table.c.ts)).scalar_subquery(),
+        )
+        with self.engine.connect() as connection:
+            return tuple(connection.execute(newest).one())
+
+
+def _first_of_window(connection: sa.Connection, scope: list, last: int) -> tuple[float, int] | None:
+    """(ts, id) of the oldest request among the newest that hold ``last`` rows (None:
+    no request), read from the ``predictions_model_ts`` index newest first.
+
+    The scan stops at the request that fills the window: SQLite steps its cursor only
+    as far as it is read; PostgreSQL returns at most ``last`` narrow rows (a request
+    holds one row at least, so ``last`` requests always fill the window).
+    """
+    p = predictions_table.c
+    newest = (
+        sa.select(p.ts, p.id, p.rows).where(*scope).order_by(p.ts.desc(), p.id.desc()).limit(last)
+    )
+    first, held = None, 0
+    result = connection.execute(newest)
+    try:
+        for request in result:
+            first, held = (request.ts, request.id), held + request.rows
+            if held >= last:
+                break
+    finally:
+        result.close()
+    return first
 
 
 def normalize_label(label, space: LabelSpace | str, where: str = "label", new_tags=()):
@@ -852,35 +907,40 @@ def _plain(value):
 
 
 def _expand(requests, labels: dict) -> pd.DataFrame:
-    """Logged requests as one DataFrame row per input row, oldest first."""
-    columns = ["request_id", "row", "ts", "version", "arm", "latency_ms"]
-    meta, outputs = [], []
+    """Logged requests as one DataFrame row per input row, oldest first; linear in the
+    rows (each request's values are appended once, never copied again)."""
+    counts = np.array([r.rows for r in requests], dtype=np.int64)
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    frame = pd.DataFrame(
+        {
+            "request_id": np.repeat(np.array([r.request_id for r in requests], object), counts),
+            "row": np.arange(total, dtype=np.int64) - np.repeat(starts, counts),
+            "ts": np.repeat(np.array([r.ts for r in requests], float), counts),
+            "version": np.repeat(np.array([r.version for r in requests], object), counts),
+            "arm": np.repeat(np.array([r.arm for r in requests], object), counts),
+            "latency_ms": np.repeat(np.array([r.latency_ms for r in requests], float), counts),
+        }
+    )
+    outputs: list = []
     inputs: dict[str, list] = {}
     seen = 0
     for request in requests:
-        for index in range(request.rows):
-            meta.append(
-                [
-                    request.request_id,
-                    index,
-                    request.ts,
-                    request.version,
-                    request.arm,
-                    request.latency_ms,
-                ]
-            )
         outputs.extend(orjson.loads(request.outputs))
         for column, values in orjson.loads(request.inputs).items():
-            # A column new to this request is empty for the rows before it.
-            inputs.setdefault(column, [None] * seen).extend(values)
+            if column not in inputs:  # a column new to this request: empty before it
+                inputs[column] = [None] * seen
+            inputs[column].extend(values)
         seen += request.rows
-        for values in inputs.values():
-            values.extend([None] * (seen - len(values)))
-    frame = pd.DataFrame(meta, columns=columns)
+        for values in inputs.values():  # a column this request lacks: empty for it
+            if len(values) < seen:
+                values.extend([None] * (seen - len(values)))
     # Objects, not a pandas dtype: outputs are dicts and a missing label stays None.
     frame["output"] = pd.Series(outputs, dtype=object)
     frame["label"] = pd.Series(
-        [labels.get((r, n)) for r, n in zip(frame["request_id"], frame["row"], strict=True)],
+        [labels.get(key) for key in zip(frame["request_id"], frame["row"], strict=True)]
+        if labels
+        else [None] * total,
         dtype=object,
     )
     return pd.concat([frame, pd.DataFrame(inputs, index=frame.index)], axis=1)

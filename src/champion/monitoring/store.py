@@ -85,6 +85,9 @@ predictions_table = sa.Table(
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.UniqueConstraint("request_id", "arm", name="one_request_per_arm"),
+    # The monitoring window: a model's newest requests by time, and how many rows each
+    # holds, read from the index alone (revision 0002_window_index).
+    sa.Index("predictions_model_ts", "model", "ts", "id", "rows"),
 )
 feedback_table = sa.Table(
     "feedback",
@@ -93,6 +96,8 @@ feedback_table = sa.Table(
     sa.Column("row", sa.Integer, primary_key=True),
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("ts", sa.Float, nullable=False),
+    # "Has feedback arrived since the last monitoring run?" (revision 0002_window_index).
+    sa.Index("feedback_ts", "ts"),
 )
 # A label that "replace": true overwrote (``label`` and ``ts`` as they were), and its
 # replacement: labels are corrected on purpose and never silently rewritten.

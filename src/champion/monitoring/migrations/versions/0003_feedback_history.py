@@ -1,7 +1,7 @@
 """Feedback history: every label a ``"replace": true`` overwrote, with its time.
 
-Revision ID: 0002_feedback_history
-Revises: 0001_baseline
+Revision ID: 0003_feedback_history
+Revises: 0002_window_index
 Create Date: 2026-11-30
 
 A label, once given, is only changed on purpose (``/feedback`` with ``"replace":
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_feedback_history"
-down_revision = "0001_baseline"
+revision = "0003_feedback_history"
+down_revision = "0002_window_index"
 branch_labels = None
 depends_on = None
 
