@@ -418,18 +418,59 @@ def feedback(
     ],
     model: ModelArgument = None,
     config: ConfigOption = Path("champion.yaml"),
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Relabel rows that have a different label already (the old one is kept "
+            "in the history); without it, such a row stops the whole file.",
+        ),
+    ] = False,
 ) -> None:
     """Join true labels to logged predictions, by request id (the X-Request-ID of each
-    answer). Sending the same file twice changes nothing; an unknown request id stops
-    the whole file with its name."""
+    answer). Each label must be one of the champion's classes (or tags; a column
+    new_tags names tags added on purpose). Sending the same file twice changes nothing;
+    an unknown request id, or a different label for a labelled row without --replace,
+    stops the whole file with its name."""
     name = _model_name(model, config)
     settings = _settings_for(config)
     from champion.monitoring.feedback import labels_from_csv, store_labels
 
     _quiet()
-    labels = labels_from_csv(file, settings, name)
+    labels = labels_from_csv(file, settings, name, replace=replace)
     stored = store_labels(settings, labels)
     console.print(f"Stored {stored} label(s) for {name} in {settings.prediction_log}")
+
+
+log_app = typer.Typer(
+    help="The prediction log: write back what the database would not take.",
+    no_args_is_help=True,
+)
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("replay")
+def log_replay(config: ConfigOption = Path("champion.yaml")) -> None:
+    """Write the dead letter (batches of predictions the log's database refused, kept
+    on disk by the server) to the prediction log, and remove each file once written.
+    Safe to run twice: a row written already is skipped."""
+    settings = _settings_for(config)
+    from champion.errors import Unavailable
+    from champion.monitoring import deadletter
+    from champion.monitoring.log import PredictionLog
+
+    _quiet()
+    folder = deadletter.folder_for(settings.prediction_log, settings.project_dir)
+    prediction_log = PredictionLog(settings.prediction_log, dead_letter=folder)
+    try:
+        done = prediction_log.replay_dead_letter()
+    finally:
+        prediction_log.close()
+    console.print(f"Replayed {done.files} batch(es), {done.rows} row(s), from {folder}")
+    if done.left:
+        raise Unavailable(
+            f"{len(done.left)} batch(es) left in {folder}, the log refused them: {done.left[0]}"
+        )
 
 
 @app.command()

@@ -166,7 +166,7 @@ def test_the_mark_moves_with_each_prediction_and_label_only(database_url):
     unchanged = log.mark()
     log.add_feedback([Label("r0", "True")])
     labelled = log.mark()
-    log.add_feedback([Label("r0", "False")])  # a correction is news too
+    log.add_feedback([Label("r0", "False", replace=True)])  # a correction is news too
     corrected = log.mark()
     log.close()
     assert empty == (None, None)

@@ -8,6 +8,7 @@ predicted, what the truth turned out to be and what was raised::
     table        written by                          rows
     predictions  the server's log writer             one per request and arm
     feedback     POST /feedback, champion feedback   one per labelled row
+    feedback_history  the same, on "replace": true   one per label replaced
     alerts       the alerter (monitor, server)       one per fired event
 
 :func:`open_database` is the one way in: it makes the engine for a URL (SQLite in WAL
@@ -97,6 +98,20 @@ feedback_table = sa.Table(
     sa.Column("ts", sa.Float, nullable=False),
     # "Has feedback arrived since the last monitoring run?" (revision 0002_window_index).
     sa.Index("feedback_ts", "ts"),
+)
+# A label that "replace": true overwrote (``label`` and ``ts`` as they were), and its
+# replacement: labels are corrected on purpose and never silently rewritten.
+feedback_history_table = sa.Table(
+    "feedback_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("replaced_by", sa.Text, nullable=False),
+    sa.Column("replaced_at", sa.Float, nullable=False),
+    sa.Index("feedback_history_key", "request_id", "row"),
 )
 alerts_table = sa.Table(
     "alerts",

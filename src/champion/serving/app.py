@@ -46,8 +46,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError
 from champion.monitoring.dashboard import render_dashboard
-from champion.monitoring.log import LogOptions, parse_labels
-from champion.project.spec import MonitoringSpec
+from champion.monitoring.log import LabelSpace, LogOptions, parse_labels
+from champion.project.categories import canonical_category
+from champion.project.spec import CLASSIFICATION_TASKS, MonitoringSpec
 from champion.serving.deployment import Deployment, Traffic
 from champion.serving.envelope import BODY_TIMEOUT, REQUEST_ID_HEADER, Envelope
 from champion.serving.lifecycle import Lifecycle
@@ -236,9 +237,14 @@ def create_app(
     @app.post("/feedback")
     async def feedback(request: Request):
         """True labels for logged predictions: ``{"request_id", "label", "row"}``, a list
-        of them, or ``{"feedback": [...]}``."""
+        of them, or ``{"feedback": [...], "replace": false}`` (see
+        :func:`~champion.monitoring.log.parse_labels`); each label is checked against
+        the champion's classes or tags. 404 for a request never logged, 409 for a row
+        labelled differently before (unless ``replace``), 503 while the log cannot be
+        written."""
         prediction_log = plane.require_log()
-        labels = parse_labels(parse_json(await request.body()), plane.live().champion.model.task)
+        space = label_space(plane.live().champion.model)
+        labels = parse_labels(parse_json(await request.body()), space)
         stored = await asyncio.to_thread(prediction_log.add_feedback, labels)
         return {"stored": stored}
 
@@ -289,6 +295,13 @@ def create_app(
 def _request_id(request: Request) -> str:
     """The request's id: the client's ``X-Request-ID``, or the one the envelope gave it."""
     return request.headers[REQUEST_ID_HEADER]
+
+
+def label_space(model: ServedModel) -> LabelSpace:
+    """The labels ``model`` can be given: its classes (as the log spells them) or its
+    tags."""
+    classes = model.classes if model.task in CLASSIFICATION_TASKS else []
+    return LabelSpace(model.task, tuple(canonical_category(c) for c in classes), tuple(model.tags))
 
 
 def _answered_by(route: Route) -> dict[str, str]:

@@ -5,9 +5,10 @@ workers), opens the prediction log, and hands both to the :class:`DataPlane`; th
 runs the reload loop (every ``reload_interval`` seconds: has an alias moved?) and the
 monitoring loop (every ``monitor_interval`` seconds: drift, live metrics and alerts to
 ``/metrics``; a run with nothing new logged since the last is skipped and counted as
-``idle``, see :mod:`champion.serving.watch`). At shutdown it stops the loops, waits for a reload or a monitoring run in
-progress (a thread cannot be cancelled, and must not outlive the server), and writes
-the log's buffer (on SIGTERM too: uvicorn runs the lifespan's end).
+``idle``, see :mod:`champion.serving.watch`). At shutdown it stops the loops, waits
+for a reload or a monitoring run in progress (a thread cannot be cancelled, and must
+not outlive the server), and writes the log's buffer (on SIGTERM too: uvicorn runs the
+lifespan's end).
 
 Blocking work (loading a version, building a report) runs in threads, so requests keep
 flowing; monitoring failures are counted and logged, never raised into serving.
@@ -23,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from champion.errors import ChampionError, Unavailable
+from champion.monitoring import deadletter
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.log import LogOptions, PredictionLog
 from champion.monitoring.monitor import MonitorReport
@@ -107,6 +109,9 @@ class Lifecycle:
                 flush_interval=self._logging.flush_interval,
                 max_buffered=self._logging.max_buffered,
                 retention_days=self._logging.retention_days,
+                dead_letter=deadletter.folder_for(
+                    self.settings.prediction_log, self.settings.project_dir
+                ),
             ).start()
             self.monitor = ServerMonitor(self.settings, self.name, self._policy, self.metrics)
         self.plane.deployment = current

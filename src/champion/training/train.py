@@ -26,6 +26,7 @@ import champion
 from champion import artifacts
 from champion.errors import SpecError
 from champion.project.candidates import default_candidates, make_estimator, suggest_params
+from champion.project.categories import canonical_category
 from champion.project.data import Table, load_table
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
 from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate
@@ -233,7 +234,7 @@ def _train_candidate(
         with tempfile.TemporaryDirectory() as tmp:
             _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp))
             mlflow.log_artifacts(tmp)
-        model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate))
+        model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate, pipeline))
         mlflow.set_tag("champion.model_uri", model_uri)
     return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params, pipeline)
 
@@ -487,10 +488,13 @@ def _features_doc(context: _Context) -> dict:
     }
 
 
-def _model_metadata(context: _Context, candidate: CandidateSpec) -> dict:
-    """What a server needs to describe the model, stored in the MLmodel file."""
+def _model_metadata(context: _Context, candidate: CandidateSpec, pipeline: Pipeline) -> dict:
+    """What a server needs to describe the model, stored in the MLmodel file (the
+    classes too, so that ``champion feedback`` can check labels without loading the
+    pipeline)."""
     spec = context.spec
     pos = context.target.pos_label
+    classes = pipeline.classes_ if spec.task in CLASSIFICATION_TASKS else []
     return {
         "champion": {
             "version": champion.__version__,
@@ -500,6 +504,7 @@ def _model_metadata(context: _Context, candidate: CandidateSpec) -> dict:
             "target": spec.target_columns,
             "positive_class": pos.item() if hasattr(pos, "item") else pos,
             "tags": context.target.tags,
+            "classes": [canonical_category(c) for c in classes],
             "tag_separator": spec.tag_separator,
             "features": _features_doc(context),
             "primary_metric": context.metric,
