@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,20 +33,35 @@ from support.registry import TUMOURS, TUMOURS_DESCRIPTION, TUMOURS_PROJECT, copy
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(scope="module")
+def trained_on_server(mlflow_server, breast_cancer_csv, tmp_path_factory):
+    """(settings, model name, run id): the tumours project trained once for this module
+    on the PostgreSQL-backed ``mlflow server``, nothing registered."""
+    server, _ = mlflow_server
+    folder = tmp_path_factory.mktemp("race-server")
+    settings = Settings.from_env(folder, environ={"MLFLOW_TRACKING_URI": server.url})
+    name = f"race_{uuid.uuid4().hex[:8]}"
+    text = TUMOURS_PROJECT.format(description=TUMOURS_DESCRIPTION, data=breast_cancer_csv)
+    text = text.replace("name: tumours", f"name: {name}", 1)
+    report = train_project(load_spec(write_project(folder, text)), settings, only=["linear"])
+    return settings, name, report.best.run_id
+
+
 @pytest.fixture(params=["sqlite", "server"])
-def trained(request, tmp_path: Path, unique_name):
+def trained(request, tmp_path: Path):
     """(settings, model name, run id of the best candidate) on a trained project,
     nothing registered."""
     if request.param == "sqlite":
         database, report = request.getfixturevalue("tumours")
-        return copy_of(database, tmp_path), TUMOURS, report.best.run_id
-    server, _ = request.getfixturevalue("mlflow_server")
-    settings = Settings.from_env(tmp_path, environ={"MLFLOW_TRACKING_URI": server.url})
-    data = request.getfixturevalue("breast_cancer_csv")
-    text = TUMOURS_PROJECT.format(description=TUMOURS_DESCRIPTION, data=data)
-    text = text.replace("name: tumours", f"name: {unique_name}", 1)
-    report = train_project(load_spec(write_project(tmp_path, text)), settings, only=["linear"])
-    return settings, unique_name, report.best.run_id
+        yield copy_of(database, tmp_path), TUMOURS, report.best.run_id
+        return
+    settings, name, run_id = request.getfixturevalue("trained_on_server")
+    yield settings, name, run_id
+    # The next race starts with nothing registered (the training is the module's).
+    mlflow_client = client(settings)
+    for model in (name, f"{name}.lock"):
+        if mlflow_client.search_registered_models(filter_string=f"name = '{model}'"):
+            mlflow_client.delete_registered_model(model)
 
 
 def race(*calls: Callable[[], object]) -> list[object]:
