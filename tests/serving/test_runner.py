@@ -1,6 +1,7 @@
-"""The runner's listening socket and its shared-metrics switch, on real loopback sockets.
+"""The runner's listening socket, its claim on the port and its shared-metrics switch,
+on real loopback sockets; and two real ``champion serve`` processes on one port.
 
-Workers as subprocesses are covered in ``test_deployment.py``; here, one socket at a time.
+Workers as subprocesses are covered in ``test_deployment.py``.
 """
 
 from __future__ import annotations
@@ -9,16 +10,22 @@ import errno
 import os
 import select
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from prometheus_client import values
 
+from champion.errors import UsageError
 from champion.serving import runner
 from champion.serving.metrics import MULTIPROC_ENV, ServerMetrics
-from champion.serving.runner import listening_socket
+from champion.serving.runner import claim_port, listening_socket
 from support.serving import free_port
 
 
@@ -119,3 +126,85 @@ def test_shared_metrics_switches_to_files_that_every_worker_adds_up(monkeypatch)
         assert 'status="200"} 3.0' not in ServerMetrics().render().decode()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_claim_port_refuses_a_port_another_process_listens_on() -> None:
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(UsageError, match=f"port {port} on 127.0.0.1 is in use") as excinfo:
+            claim_port("127.0.0.1", port)
+    assert excinfo.value.field == "--port"
+
+
+def test_the_guard_lets_our_workers_in_and_keeps_everyone_else_out() -> None:
+    port = free_port()
+    with claim_port("127.0.0.1", port) as guard:
+        assert guard.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 0  # never accepts
+        with listening_socket("127.0.0.1", port), listening_socket("127.0.0.1", port):
+            pass  # two workers joined
+        with pytest.raises(UsageError, match="in use by another process"):
+            claim_port("127.0.0.1", port)  # a second champion serve, even with no worker up
+        with socket.socket() as plain, pytest.raises(OSError) as excinfo:
+            plain.bind(("127.0.0.1", port))
+        assert excinfo.value.errno == errno.EADDRINUSE
+    claim_port("127.0.0.1", port).close()  # free again once the guard is closed
+
+
+def _serve(port: int, folder: Path, database: str, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["MLFLOW_TRACKING_URI"] = database
+    command = [sys.executable, "-m", "champion", "serve", "wine", "--port", str(port)]
+    return subprocess.Popen(
+        [*command, "--no-log", "--reload-interval", "0", "--inference", "sklearn", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=folder,
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_second_champion_serve_on_the_same_port_refuses_to_start(
+    wine_model, tmp_path, workers
+) -> None:
+    settings, _ = wine_model
+    port = free_port()
+    first = _serve(port, tmp_path, settings.tracking_uri, "--workers", workers)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert first.poll() is None, first.communicate()[1]
+            assert time.monotonic() < deadline, "the first server did not start"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        second = _serve(port, tmp_path, settings.tracking_uri, "--alias", "1")
+        try:
+            _, stderr = second.communicate(timeout=60)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+        # Every new connection still reaches the first server's processes.
+        answered = {httpx.get(f"http://127.0.0.1:{port}/health").json()["pid"] for _ in range(24)}
+        ours = {pid for pid in answered if pid == first.pid or _parent_of(pid) == first.pid}
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(30)
+    assert second.returncode == 2
+    assert stderr.strip() == (
+        f"UsageError: port {port} on 127.0.0.1 is in use by another process (another "
+        "champion serve?); stop it or choose another --port"
+    )
+    assert ours == answered
+
+
+def _parent_of(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as stat:
+        return int(stat.read().rsplit(")", 1)[1].split()[1])

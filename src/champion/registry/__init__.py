@@ -1,8 +1,10 @@
 """The registry: MLflow's model registry as champion's control plane.
 
 Owns ``tracking`` (the edge to MLflow: which store, which experiment, error
-translation), ``modelio`` (logging a pipeline as an MLflow model with skops), and one
-module per registry operation:
+translation), ``modelio`` (logging a pipeline as an MLflow model with skops, and
+loading one), ``trust`` (which logged models champion deserializes at all: skops, with
+trusted types in its allow-list, checked on the MLmodel before any byte is loaded), and
+one module per registry operation:
 
 ============  =========================================================  ==============
 module        job                                                        heavy imports
@@ -12,7 +14,8 @@ module        job                                                        heavy i
 ``register``  register a run's model as version ``@challenger``           none
 ``rollback``  give ``champion`` back to the previous champion             none
 ``promote``   the gate: score both versions on one holdout, then move     scikit-learn,
-              ``champion`` or refuse                                      scipy.stats
+              ``champion`` or refuse (a version in an untrusted format    scipy.stats,
+              is refused before it loads)                                 skops
 ``gate``      the gate's paired tests and decision, free of MLflow        scipy.stats
 ``lock``      one registry writer at a time per model (promote,           none
               rollback, register), on any MLflow store

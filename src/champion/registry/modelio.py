@@ -5,10 +5,16 @@ told to trust, so :func:`log_pipeline` lists the types explicitly (and refuses a
 model that needs a type from outside scikit-learn, NumPy, SciPy and champion). The
 champion package travels with the model (``code_paths``) so its transformers load
 wherever MLflow loads the model.
+
+:func:`load_pipeline` is how champion itself loads one: only after
+:mod:`champion.registry.trust` has passed the MLmodel's flavour, serialization and
+trusted types, with skops directly (MLflow's loader would put the model's
+``code_paths`` first on ``sys.path``).
 """
 
 from __future__ import annotations
 
+import tempfile
 import warnings
 from importlib.metadata import version
 from pathlib import Path
@@ -16,13 +22,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import skops.io
-from mlflow.models import infer_signature
+from mlflow.models import Model, infer_signature
 from sklearn.pipeline import Pipeline
 
 import champion
-from champion.errors import SpecError
+from champion.errors import ModelUnavailable, SpecError
+from champion.registry.trust import TRUSTED_MODULES, foreign_types, trusted_payload
 
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "champion.", "builtins.", "collections.")
 MODEL_NAME = "model"
 INPUT_EXAMPLE_ROWS = 5
 # What loading the model needs. Listed, not inferred: MLflow's inference starts a
@@ -42,7 +48,7 @@ def trusted_types(pipeline: Pipeline) -> list[str]:
         SpecError: the model holds a type from outside the allow-listed modules.
     """
     needed = skops.io.get_untrusted_types(data=skops.io.dumps(pipeline))
-    foreign = [t for t in needed if not t.startswith(TRUSTED_MODULES)]
+    foreign = foreign_types(needed)
     if foreign:
         raise SpecError(
             f"the model holds types champion cannot vouch for when loading with skops: {foreign}; "
@@ -71,3 +77,33 @@ def log_pipeline(pipeline: Pipeline, X_train: pd.DataFrame, metadata: dict) -> s
         pip_requirements=pip_requirements(),
     )
     return info.model_uri
+
+
+def load_pipeline(local: str | Path, what: str) -> Pipeline:
+    """The fitted pipeline of the MLflow model downloaded to folder ``local`` (``what``
+    names it in errors, e.g. ``models:/wine/3``), loaded with skops after its MLmodel
+    passes :func:`champion.registry.trust.trusted_payload`. None of the model's code
+    runs before that check, and its ``code_paths`` are never imported.
+
+    Raises:
+        ModelUnavailable: the version is refused by the check, or its skops file holds
+            types its MLmodel did not declare.
+    """
+    payload = trusted_payload(Model.load(str(local)).flavors, what)
+    try:
+        return skops.io.load(Path(local) / payload.file, trusted=payload.types)
+    except skops.io.exceptions.UntrustedTypesFoundException as e:
+        raise ModelUnavailable(
+            f"{what} is not loaded: its skops file holds types its MLmodel does not declare: {e}",
+            field="MLmodel",
+        ) from None
+
+
+def load_version(uri: str) -> Pipeline:
+    """Download ``uri`` (``models:/NAME/VERSION``) and :func:`load_pipeline` it.
+
+    Raises:
+        ModelUnavailable: as :func:`load_pipeline`.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_pipeline(mlflow.artifacts.download_artifacts(uri, dst_path=tmp), uri)

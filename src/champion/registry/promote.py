@@ -9,6 +9,7 @@ registry module that imports scikit-learn (through ``champion.project``) and Sci
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,
 ``champion.project``, ``champion.registry.gate``, ``champion.registry.lock``,
+``champion.registry.modelio`` (to load a version only in a trusted format),
 ``champion.registry.tracking``,
 ``champion.registry.versions``.
 """
@@ -30,6 +31,7 @@ from champion.project.spec import CLASSIFICATION_TASKS, PromotionSpec
 from champion.project.targets import encode_target
 from champion.registry.gate import Decision, decide, mcnemar, paired_bootstrap
 from champion.registry.lock import registry_lock
+from champion.registry.modelio import load_version
 from champion.registry.tracking import ROLE_TAG, client, ensure_experiment, use_tracking
 from champion.registry.versions import (
     CHALLENGER,
@@ -57,6 +59,8 @@ def promote(
         NotFoundError: no model or no challenger.
         ConflictError: the challenger is already the champion.
         DataError: the champion needs columns the challenger's holdout lacks.
+        ModelUnavailable: a version is not in a format champion loads (skops, trusted
+            types in the allow-list); nothing of it was deserialized.
         PromotionRefused: the gate said no; the evidence is on the exception. Recorded.
     """
     policy = policy or PromotionSpec()
@@ -159,7 +163,7 @@ def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: d
             "that the challenger's holdout lacks; "
             "the two cannot be compared on the same rows"
         )
-    model = mlflow.sklearn.load_model(uri)
+    model = load_version(uri)  # refuses a format that could run code when loaded
     X = model_inputs(rows, features)
     y_pred = model.predict(X)
     proba = (

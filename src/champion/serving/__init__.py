@@ -11,8 +11,9 @@ Layers, from the wire inwards (MLServer's split: thin endpoints over a data plan
 - ``deployment.py``: the arms (champion, canary, shadow), routing and hot reload.
 - ``model.py``: one loaded version (checking, predicting, explaining); ``inputs.py``:
   rows to model inputs; ``onnx/``: the pipeline compiled to a verified ONNX graph.
-- ``metrics.py``: Prometheus; ``page.py``: the try-it page; ``runner.py``: uvicorn
-  and worker processes.
+- ``metrics.py``: Prometheus; ``page.py``: the try-it page; ``runner.py``: uvicorn,
+  worker processes and the claim on the port; ``openapi.py``: the OpenAPI document,
+  written for the model served.
 
 May import: everything below it (``champion.errors``, ``settings``, ``artifacts``,
 ``templating``, ``project``, ``registry``, ``training.explain`` for ``/explain``,

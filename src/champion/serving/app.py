@@ -13,7 +13,9 @@ response. Nothing here scores, loads, logs or monitors.
 - ``POST /explain``: one record in; each input column's SHAP contribution;
 - ``POST /feedback``: true labels for logged predictions, by request id;
 - ``GET /dashboard``: traffic, latency, alerts, live performance and drift;
-- ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
+- ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus);
+- ``GET /openapi.json``: the OpenAPI document, written for the model served
+  (:mod:`champion.serving.openapi`).
 
 Large work never runs on the event loop, so ``/health`` and small requests keep their
 milliseconds while it runs: a scoring body over ``SMALL_BODY`` bytes is parsed and
@@ -22,9 +24,10 @@ A one-row body stays on the loop, where a thread hop would cost more than the pr
 
 Errors are ``{"error": {"code", "message", "field"}}`` with the status of the
 :mod:`champion.errors` leaf raised (4xx for anything the client can fix, 503 while no
-model can answer). Each response carries ``X-Request-ID``, and the scoring routes set
-``X-Model-Version`` and ``X-Model-Arm`` to the version and arm that answered (the
-envelope adds the champion's to every other response).
+model can answer); a 405 names the allowed methods in ``Allow``. Each response
+carries ``X-Request-ID``, and the scoring routes set ``X-Model-Version`` and
+``X-Model-Arm`` to the version and arm that answered (the envelope adds the champion's
+to every other response).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from champion.serving.envelope import BODY_TIMEOUT, REQUEST_ID_HEADER, Envelope
 from champion.serving.lifecycle import Lifecycle
 from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
+from champion.serving.openapi import document
 from champion.serving.page import render_page
 from champion.serving.protocol import Limits, parse_invocations, parse_json, parse_records
 from champion.serving.scoring import Answer, DataPlane, Route
@@ -147,6 +151,9 @@ def create_app(
         pool.shutdown(wait=False)
 
     app = FastAPI(title=f"champion: {name}@{traffic.alias}", lifespan=lifespan)
+    # FastAPI cannot describe routes that read raw bodies: the document is written for
+    # the champion arm's columns and classes (and follows it across hot reloads).
+    app.openapi = lambda: document(plane.live().champion.model, title=app.title, max_rows=max_rows)
 
     @app.exception_handler(ChampionError)
     async def champion_error(request: Request, error: ChampionError):
@@ -155,7 +162,8 @@ def create_app(
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException):
         body = {"error": {"code": "http_error", "message": str(error.detail), "field": None}}
-        return JSONResponse(body, status_code=error.status_code)
+        # The router's 405 carries ``Allow`` (RFC 9110 requires it): keep its headers.
+        return JSONResponse(body, status_code=error.status_code, headers=error.headers)
 
     def route_of(request: Request) -> Route:
         return plane.route(request.headers.get(traffic.route_header))

@@ -22,6 +22,7 @@ from champion import artifacts
 from champion.errors import ModelUnavailable, NotExplainable
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
+from champion.registry.modelio import load_pipeline
 from champion.registry.tracking import client, translate_errors, use_tracking
 from champion.registry.versions import require_alias
 from champion.serving.inputs import Inputs, as_frame, to_inputs
@@ -190,9 +191,11 @@ def load_served_model(
 
     Raises:
         NotFoundError: no such model, version or alias.
-        ModelUnavailable: the version was not trained by champion (no metadata), it does
-            not give one valid prediction per row of its input example, or ``onnx`` was
-            required and the pipeline does not compile.
+        ModelUnavailable: the version was not trained by champion (no metadata), is not
+            a skops model within champion's allow-list (checked before any of it is
+            deserialized: :mod:`champion.registry.trust`), it does not give one valid
+            prediction per row of its input example, or ``onnx`` was required and the
+            pipeline does not compile.
     """
     version = version or resolve_version(settings, name, alias)
     uri = f"models:/{name}/{version}"
@@ -204,7 +207,7 @@ def load_served_model(
             raise ModelUnavailable(
                 f"{uri} was not trained by champion: its MLmodel has no champion metadata"
             )
-        pipeline = mlflow.sklearn.load_model(local)
+        pipeline = load_pipeline(local, uri)  # checks the format before reading it
         example = logged.load_input_example(local)
         run_id = logged.run_id
         profile = artifacts.load_profile(run_id) if run_id else {}

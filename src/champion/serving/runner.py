@@ -10,6 +10,14 @@ Two traps of ``uvicorn --workers N`` are avoided here:
   binds its own socket with ``SO_REUSEPORT``, and the kernel spreads new connections
   evenly across them.
 
+``SO_REUSEPORT`` would also let a second ``champion serve`` (same user, same port)
+start silently and take half the traffic. So before anything else, :func:`claim_port`
+refuses a port another process listens on, and then holds a *guard*: a socket bound to
+the port with ``SO_REUSEPORT`` but without ``SO_REUSEADDR``, never listening. Linux lets
+our workers' ``SO_REUSEPORT`` sockets join it, but refuses the probe of any later
+``champion serve`` (and any plain ``bind``), so the port stays ours until the server
+exits. Only two servers probing in the same instant could both pass.
+
 Memory: the parent loads the model once and forks the workers, which share its pages
 copy-on-write (``gc.freeze`` keeps the garbage collector from touching, and so copying,
 them). Only what each worker builds after the fork is its own.
@@ -21,6 +29,7 @@ Metrics: the workers share them through prometheus_client's multiprocess mode (s
 from __future__ import annotations
 
 import contextlib
+import errno
 import gc
 import logging
 import os
@@ -34,6 +43,7 @@ from collections.abc import Callable
 import uvicorn
 from prometheus_client import multiprocess, values
 
+from champion.errors import UsageError
 from champion.serving.metrics import MULTIPROC_ENV
 
 log = logging.getLogger("champion.serving")
@@ -50,6 +60,37 @@ def listening_socket(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def claim_port(host: str, port: int) -> socket.socket:
+    """Check nothing listens on ``host:port`` and hold it: return the guard socket (see
+    the module's docstring), to keep open for the server's life.
+
+    Raises:
+        UsageError: another process listens on the port, or holds it (exit 2).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # The probe: SO_REUSEADDR so connections of an earlier server in TIME_WAIT do not
+    # count, no SO_REUSEPORT so any listener (or guard) on the port does.
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    guard = socket.socket(family, socket.SOCK_STREAM)
+    guard.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        with probe:
+            probe.bind((host, port))
+        guard.bind((host, port))
+    except OSError as e:
+        guard.close()
+        if e.errno == errno.EADDRINUSE:
+            message = (
+                f"port {port} on {host} is in use by another process (another champion "
+                "serve?); stop it or choose another --port"
+            )
+        else:
+            message = f"cannot listen on {host}:{port}: {e.strerror}"
+        raise UsageError(message, field="--port") from None
+    return guard
 
 
 def serve_app(app, sock: socket.socket) -> None:
@@ -76,19 +117,31 @@ def run(
 
     Args:
         build_app: ``build_app(deployment, worker, metrics_dir)`` → the ASGI app;
-            ``deployment`` is None for a single process (the app loads it in its
-            lifespan) or the preloaded arms; ``worker`` numbers the workers from 0 (work
+            ``deployment`` is the preloaded arms; ``worker`` numbers the workers from 0 (work
             that one process should do for all, like monitoring, goes to worker 0);
             ``metrics_dir`` is the folder the workers share their metrics in (None for
             a single process).
-        preload: loads the arms in the parent before forking (``workers > 1``).
+        preload: loads the arms (in the parent, before forking workers), once the port
+            is claimed; its errors (a version refused, say) propagate before anything
+            listens.
         workers: worker processes.
 
     Returns:
         the exit status.
+    Raises:
+        UsageError: the port is taken (:func:`claim_port`).
+        ChampionError: from ``preload``.
     """
+    guard = claim_port(host, port)
+    try:
+        return _run(build_app, preload, host, port, workers)
+    finally:
+        guard.close()
+
+
+def _run(build_app, preload, host: str, port: int, workers: int) -> int:
     if workers <= 1:
-        serve_app(build_app(None, 0, None), listening_socket(host, port))
+        serve_app(build_app(preload(), 0, None), listening_socket(host, port))
         return 0
     metrics_dir = _shared_metrics()
     deployment = preload()
