@@ -22,7 +22,7 @@ NAME = "wine"  # the name conftest.wine_model registers
 MAX_ROWS = 20
 ST = Path(sys.executable).with_name("st")  # schemathesis's command line
 # Left out, each for a bug outside the serving layer (see the xfail tests below).
-KNOWN_BUGS = ["/dashboard", "/feedback"]
+KNOWN_BUGS = ["/dashboard"]
 
 
 @pytest.fixture(scope="module")
@@ -115,10 +115,6 @@ def test_the_dashboard_survives_the_largest_finite_numbers(url):
     assert httpx.get(f"{url}/dashboard", timeout=60).status_code == 200
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitoring/log.py parse_labels: a row of 2.0 (an integer to JSON Schema) is a 400",
-)
 def test_feedback_takes_a_row_number_written_with_a_fraction(url):
     answer = httpx.post(f"{url}/predict", json=[_record(13.0)] * 3)
     request_id = answer.json()["request_id"]

@@ -701,6 +701,9 @@ def parse_labels(payload, space: LabelSpace | str) -> list[Label]:
             raise RequestError(f"{where}.request_id must be a non-empty string", field=where)
         if "label" not in item or item["label"] is None:
             raise RequestError(f"{where}.label is missing", field=where)
+        # 2.0 is the integer 2 to JSON (and to JSON Schema); 1.5 or -1 is no row.
+        if isinstance(row, float) and row.is_integer():
+            row = int(row)
         if not isinstance(row, int) or isinstance(row, bool) or row < 0:
             raise RequestError(f"{where}.row must be a row number (0, 1, ...)", field=where)
         new_tags = _new_tags(item.get("new_tags", []), space, f"{where}.new_tags")
