@@ -194,6 +194,7 @@ class DriftReport:
     features_judged: int = 0
     min_rows: int = 0
     correction: str = "benjamini-hochberg"
+    dataset_pvalue: float = 0.05
 
     @property
     def enough_data(self) -> bool:
@@ -221,6 +222,7 @@ class DriftReport:
                 "features_judged": self.features_judged,
                 "min_rows": self.min_rows,
                 "correction": self.correction,
+                "dataset_pvalue": self.dataset_pvalue,
                 "share_drifted": self.share_drifted,
                 "share_threshold": self.share_threshold,
                 "drifted_features": self.drifted_features,
@@ -329,6 +331,7 @@ def compute_drift(
         features_judged=len(judged),
         min_rows=policy.min_rows,
         correction=policy.correction,
+        dataset_pvalue=policy.dataset_pvalue,
     )
 
 
