@@ -33,10 +33,12 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
         policy = policy.model_copy(update={"alerts": alerts})
         monitor = ServerMonitor(settings, "legendary", policy, metrics)
         try:
-            metrics.answered, metrics.server_errors = 10, 5  # half the answers failed
+            metrics.answered, metrics.server_errors = 10, 5  # half failed, of only ten
             report = monitor.refresh()
             first = [body["rule"] for body in hook.bodies]
-            metrics.answered = 20  # ten more answers, no new error
+            metrics.answered, metrics.server_errors = 210, 105  # 100 of 200 more failed
+            monitor.refresh()
+            metrics.answered = 410  # 200 more answers, no new error
             monitor.refresh()
             stored = [event.rule for event in monitor.store.events()]
         finally:
@@ -44,15 +46,29 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
 
     assert monitor.report is not None and monitor.report.created_at >= report.created_at
     assert report.version == "1"
-    assert first == ["quiet", "errors"]
-    assert [body["rule"] for body in hook.bodies] == ["quiet", "errors", "quiet"]
-    assert sorted(stored) == ["errors", "quiet", "quiet"]
-    assert _sample(metrics, "champion_alerts_total", "quiet", "warning") == 2
-    assert _sample(metrics, "champion_alerts_total", "errors", "critical") == 1
+    assert first == ["quiet"]  # an error rate on ten answers is not enough data
+    assert [(body["rule"], body["status"]) for body in hook.bodies] == [
+        ("quiet", "firing"),
+        ("quiet", "firing"),
+        ("errors", "firing"),
+        ("quiet", "firing"),
+        ("errors", "resolved"),
+    ]
+    assert sorted(stored) == ["errors", "errors", "quiet", "quiet", "quiet"]
+    assert _sample(metrics, "champion_alerts_total", "quiet", "warning") == 3
+    assert _sample(metrics, "champion_alerts_total", "errors", "critical") == 1  # not resolved
     assert _sample(metrics, "champion_alert_active", "quiet", "warning") == 1
     assert _sample(metrics, "champion_alert_active", "errors", "critical") == 0
     assert _sample(metrics, "champion_alert_active", "slow", "warning") == 0
     assert metrics.registry.get_sample_value("champion_prediction_rate") == 0
+    verdicts = {
+        state: metrics.registry.get_sample_value(
+            "champion_drift_verdict", {"feature": "dataset", "verdict": state}
+        )
+        for state in ("drift", "ok", "not enough data")
+    }
+    assert verdicts == {s: float(s == report.drift.verdict) for s in verdicts}
+    assert report.drift.verdict != "not enough data"
 
 
 def test_without_answers_the_error_rate_is_not_measured(model, tmp_path):

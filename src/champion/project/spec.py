@@ -252,7 +252,8 @@ class DriftSpec(_Strict):
 class PerformanceSpec(_Strict):
     """When live performance counts as degraded (concept drift): the primary metric is
     worse than on the version's holdout by more than ``max_drop`` (in the metric's
-    units), measured on at least ``min_labelled`` labelled predictions."""
+    units), measured on at least ``min_labelled`` labelled predictions. With fewer, the
+    version's verdict is "not enough data" and it is never degraded."""
 
     max_drop: float = Field(0.05, ge=0)
     min_labelled: int = Field(30, ge=1)
