@@ -384,7 +384,8 @@ def _corrected(family: list[FeatureDrift], policy: DriftSpec) -> list[FeatureDri
         item = family[i]
         update: dict = {"adjusted_pvalue": p}
         decided_by_test = item.test in _DISTRIBUTION_TESTS or item.test == "domain_classifier"
-        if item.drifted and decided_by_test and p > policy.dataset_pvalue:
+        gated = policy.correction != "none"  # none: each test decides alone, as in Evidently
+        if gated and item.drifted and decided_by_test and p > policy.dataset_pvalue:
             update["drifted"] = False
             update["detail"] = (
                 f"{item.detail}; not significant over {len(tested)} tests "
