@@ -219,7 +219,8 @@ class DriftSpec(_Strict):
     table: the reference is a sample too), and so does the domain classifier; a
     distribution test's drift counts only when its p-value survives ``correction``
     (Benjamini–Hochberg by default, or Bonferroni) over all of them at
-    ``dataset_pvalue``; ``none`` lets each test decide alone, as Evidently does. The dataset drifts when at least one feature drifts and at least
+    ``dataset_pvalue``; ``none`` lets each test decide alone, as Evidently does.
+    The dataset drifts when at least one feature drifts and at least
     ``share_of_drifted_features`` of the judged features do (0: one is enough), or
     (``multivariate_alarm``, off by default) when the domain classifier does; the
     classifier then joins the corrected family.
