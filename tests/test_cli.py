@@ -305,3 +305,46 @@ def test_demo_runs_end_to_end_then_serves(tmp_path):
     finally:
         process.terminate()
         process.wait(30)
+
+
+def _commands_with_config() -> dict[str, list[str]]:
+    """Every command that takes -c, with a placeholder for each required argument; a
+    command with an optional MODEL argument is listed twice, the second time with a
+    model name (which spares it reading the project file for one)."""
+    import typer.main
+
+    from champion.cli import app
+
+    commands = {}
+    for name, command in typer.main.get_command(app).commands.items():
+        if any(param.name == "config" for param in command.params):
+            required = [p for p in command.params if p.required and p.name != "config"]
+            commands[name] = ["placeholder"] * len(required)
+            if any(p.name == "model" and not p.required for p in command.params):
+                commands[f"{name} MODEL"] = ["some_model", *commands[name]]
+    return commands
+
+
+COMMANDS_WITH_CONFIG = _commands_with_config()
+
+
+def test_every_command_that_reads_a_project_takes_config():
+    assert {"train", "compare", "register", "promote", "rollback", "models", "demo"} <= set(
+        COMMANDS_WITH_CONFIG
+    )
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS_WITH_CONFIG))
+def test_a_missing_project_file_named_with_c_is_an_error(command, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.chdir(tmp_path)
+    missing = tmp_path / "nonexistent.yaml"
+
+    code = run([command.split()[0], *COMMANDS_WITH_CONFIG[command], "-c", str(missing)])
+
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("SpecError: ") and str(missing) in err, err
+    # It did not fall back to the current folder: no tracking store was created there.
+    assert not (tmp_path / "mlflow.db").exists()

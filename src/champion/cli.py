@@ -1,7 +1,8 @@
 """The ``champion`` command: parse, build settings, call one library function, print.
 
 Every command reads the project file given with ``-c`` (default ``champion.yaml`` in
-the current folder) where it needs one; the tracking store comes from
+the current folder) where it needs one; a file named with ``-c`` that does not exist is
+an error (``SpecError``, exit 2), while the default may be absent. The tracking store comes from
 ``MLFLOW_TRACKING_URI`` or defaults to ``mlflow.db`` beside the project file. A
 :class:`~champion.errors.ChampionError` is printed as ``Name: message`` on stderr with
 its exit code (1 for a refused promotion, 2 otherwise), never as a traceback; so is a
@@ -32,7 +33,7 @@ from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
-from champion.errors import ChampionError, PromotionRefused, Unavailable
+from champion.errors import ChampionError, PromotionRefused, SpecError, Unavailable
 from champion.project.spec import MonitoringSpec, Project, load_spec
 from champion.settings import Settings
 
@@ -46,9 +47,28 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
+
+def _given_config(ctx: typer.Context, param: typer.CallbackParam, value: Path | None):
+    """A project file named with ``-c`` must exist. Only the default ``champion.yaml``
+    may be absent (the commands that can, then work from the current folder)."""
+    given = ctx.get_parameter_source(param.name).name != "DEFAULT"
+    if given and value is not None and not value.is_file():
+        raise SpecError(
+            f"project file '{value}' (given with -c) does not exist or is not a file",
+            field="config",
+        )
+    return value
+
+
 ConfigOption = Annotated[
     Path,
-    typer.Option("--config", "-c", help="The project file (champion.yaml).", show_default=True),
+    typer.Option(
+        "--config",
+        "-c",
+        help="The project file (champion.yaml).",
+        show_default=True,
+        callback=_given_config,
+    ),
 ]
 ModelArgument = Annotated[
     str | None,
@@ -399,18 +419,59 @@ def feedback(
     ],
     model: ModelArgument = None,
     config: ConfigOption = Path("champion.yaml"),
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Relabel rows that have a different label already (the old one is kept "
+            "in the history); without it, such a row stops the whole file.",
+        ),
+    ] = False,
 ) -> None:
     """Join true labels to logged predictions, by request id (the X-Request-ID of each
-    answer). Sending the same file twice changes nothing; an unknown request id stops
-    the whole file with its name."""
+    answer). Each label must be one of the champion's classes (or tags; a column
+    new_tags names tags added on purpose). Sending the same file twice changes nothing;
+    an unknown request id, or a different label for a labelled row without --replace,
+    stops the whole file with its name."""
     name = _model_name(model, config)
     settings = _settings_for(config)
     from champion.monitoring.feedback import labels_from_csv, store_labels
 
     _quiet()
-    labels = labels_from_csv(file, settings, name)
+    labels = labels_from_csv(file, settings, name, replace=replace)
     stored = store_labels(settings, labels)
     console.print(f"Stored {stored} label(s) for {name} in {settings.prediction_log}")
+
+
+log_app = typer.Typer(
+    help="The prediction log: write back what the database would not take.",
+    no_args_is_help=True,
+)
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("replay")
+def log_replay(config: ConfigOption = Path("champion.yaml")) -> None:
+    """Write the dead letter (batches of predictions the log's database refused, kept
+    on disk by the server) to the prediction log, and remove each file once written.
+    Safe to run twice: a row written already is skipped."""
+    settings = _settings_for(config)
+    from champion.errors import Unavailable
+    from champion.monitoring import deadletter
+    from champion.monitoring.log import PredictionLog
+
+    _quiet()
+    folder = deadletter.folder_for(settings.prediction_log, settings.project_dir)
+    prediction_log = PredictionLog(settings.prediction_log, dead_letter=folder)
+    try:
+        done = prediction_log.replay_dead_letter()
+    finally:
+        prediction_log.close()
+    console.print(f"Replayed {done.files} batch(es), {done.rows} row(s), from {folder}")
+    if done.left:
+        raise Unavailable(
+            f"{len(done.left)} batch(es) left in {folder}, the log refused them: {done.left[0]}"
+        )
 
 
 @app.command()
@@ -549,7 +610,12 @@ def demo(
     ] = False,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Project file; default: the legendary example."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Project file; default: the legendary example.",
+            callback=_given_config,
+        ),
     ] = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8000,
 ) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from champion.cli import run
-from champion.errors import NotFoundError, RequestError
+from champion.errors import ConflictError, NotFoundError, RequestError
 from champion.monitoring.log import Label, LogOptions, PredictionLog, Scored, normalize_label
 from champion.serving.app import create_app
 from support.projects import REPO, promoted
@@ -65,10 +65,13 @@ def test_feedback_for_an_unknown_request_stores_nothing_and_names_it(database_ur
     with pytest.raises(NotFoundError, match="nope"):
         log.add_feedback([Label("known", "True"), Label("nope", "True")])
     assert log.window("m")["label"].tolist() == [None]
-    # The same feedback twice is the same as once; a correction replaces the label.
+    # The same feedback twice is the same as once; a correction must say so.
     log.add_feedback([Label("known", "True")])
     log.add_feedback([Label("known", "True")])
-    log.add_feedback([Label("known", "False")])
+    with pytest.raises(ConflictError, match="request id known already has the label 'True'"):
+        log.add_feedback([Label("known", "False")])
+    assert log.window("m")["label"].tolist() == ["True"]
+    log.add_feedback([Label("known", "False", replace=True)])
     assert log.window("m")["label"].tolist() == ["False"]
     log.close()
 
@@ -150,7 +153,7 @@ def test_the_server_logs_every_prediction_and_takes_feedback(project):
         label = one.json()["predictions"][0]["label"]
         stored = httpx.post(f"{url}/feedback", json={"request_id": "req-1", "label": label})
         again = httpx.post(f"{url}/feedback", json=[{"request_id": "req-1", "label": label}])
-        unknown = httpx.post(f"{url}/feedback", json={"request_id": "req-404", "label": "x"})
+        unknown = httpx.post(f"{url}/feedback", json={"request_id": "req-404", "label": label})
         malformed = httpx.post(f"{url}/feedback", json={"label": "x"})
     assert one.status_code == many.status_code == 200
     assert stored.json() == {"stored": 1} and again.json() == {"stored": 1}

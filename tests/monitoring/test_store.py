@@ -55,7 +55,12 @@ def test_opening_creates_the_log_and_alert_tables_with_their_indexes(database_ur
         inspector = sa.inspect(engine)
         assert {"predictions", "feedback", "alerts"} <= set(inspector.get_table_names())
         indexes = {i["name"] for i in inspector.get_indexes("predictions")}
-        assert {"ix_predictions_request_id", "ix_predictions_ts"} <= indexes
+        assert {"ix_predictions_request_id", "ix_predictions_ts", "predictions_model_ts"} <= indexes
+        window = next(
+            i for i in inspector.get_indexes("predictions") if i["name"] == "predictions_model_ts"
+        )
+        assert window["column_names"] == ["model", "ts", "id", "rows"]
+        assert [i["name"] for i in inspector.get_indexes("feedback")] == ["feedback_ts"]
         assert [i["name"] for i in inspector.get_indexes("alerts")] == ["alerts_rule_model_fired"]
         unique = inspector.get_unique_constraints("predictions")
         assert [(u["name"], u["column_names"]) for u in unique] == [

@@ -200,3 +200,29 @@ def test_decision_to_dict_carries_the_evidence():
     assert record["min_gain"] == 0.05
     assert record["alpha"] == 0.1
     assert record["champion_score"] == 0.8
+
+
+@pytest.mark.parametrize("rows", [0, 1, 29], ids=["none", "one", "one-short"])
+def test_decide_refuses_below_the_minimum_sample_whatever_the_gain(rows):
+    test = PairedTest("mcnemar_exact", 1.0, {})
+
+    decision = decide("f1", "maximize", 1.0, 0.1, test, rows=rows, min_rows=30)
+
+    assert not decision.promote
+    assert decision.reason.startswith(f"not enough data: {rows} holdout rows")
+    assert "at least 30" in decision.reason
+    assert (decision.rows, decision.min_rows) == (rows, 30)
+
+
+def test_decide_judges_the_pair_at_the_minimum_sample():
+    decision = decide("f1", "maximize", 0.9, 0.8, None, rows=30, min_rows=30)
+
+    assert decision.promote
+    assert not decision.reason.startswith("not enough data")
+
+
+def test_decide_promotes_a_first_version_on_few_rows():
+    # Nothing to compare against: the minimum sample is about comparing two models.
+    decision = decide("f1", "maximize", 0.9, None, None, rows=5, min_rows=30)
+
+    assert decision.promote

@@ -246,3 +246,17 @@ def test_champion_history_reads_the_model_tag_oldest_first(store, tag, history):
         client(settings).set_registered_model_tag(NAME, HISTORY_TAG, tag)
 
     assert champion_history(settings, NAME) == history
+
+
+def test_move_champion_clears_the_archive_tags_of_a_version_that_serves_again(store):
+    settings, _ = store
+    mlflow_client = client(settings)
+    with use_tracking(settings):
+        move_champion(settings, NAME, "1", None, "first champion")
+        move_champion(settings, NAME, "2", mlflow_client.get_model_version(NAME, "1"), "newer")
+        move_champion(settings, NAME, "1", mlflow_client.get_model_version(NAME, "2"), "back")
+
+    assert {"archived", "archived_at", "archived_reason"}.isdisjoint(
+        mlflow_client.get_model_version(NAME, "1").tags
+    )
+    assert mlflow_client.get_model_version(NAME, "2").tags["archived"] == "true"

@@ -1,7 +1,10 @@
 """The envelope around a tiny app built in the test, over real HTTP (uvicorn on
-loopback): request ids, who answered, the body limit and the request metrics."""
+loopback): request ids, who answered, the body limit, hang-ups and the request metrics."""
 
 from __future__ import annotations
+
+import socket
+import time
 
 import httpx
 import pytest
@@ -127,3 +130,22 @@ def test_requests_are_counted_by_endpoint_and_unknown_paths_as_other(served):
     httpx.get(f"{url}/no/such/path/{before_other}")
     assert count("/echo", "200") == before_echo + 1
     assert count("other", "404") == before_other + 1
+
+
+def test_a_hang_up_mid_body_is_a_499_and_not_in_the_error_rate(served):
+    url, metrics = served
+
+    def hang_ups() -> float:
+        labels = {"endpoint": "/echo", "status": "499"}
+        return metrics.registry.get_sample_value("champion_requests_total", labels) or 0.0
+
+    before = (hang_ups(), metrics.answered, metrics.server_errors)
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: test\r\nContent-Length: 50\r\n\r\n{")
+    deadline = time.monotonic() + 5
+    while hang_ups() == before[0]:
+        assert time.monotonic() < deadline, "the hang-up was never counted"
+        time.sleep(0.02)
+    # The error_rate alert divides server_errors by answered: a hang-up is in neither.
+    assert (hang_ups(), metrics.answered, metrics.server_errors) == (before[0] + 1, *before[1:])

@@ -4,13 +4,14 @@ status, the field at fault and a message that names the problem."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pandas as pd
 import pytest
 
 from champion.errors import RequestError
-from champion.serving.protocol import Rows, media_type, parse_invocations, parse_records
+from champion.serving.protocol import Limits, Rows, media_type, parse_invocations, parse_records
 
 COLUMNS = ["hp", "colour", "speed"]
 # One table, with a gap: every format below spells it.
@@ -212,8 +213,16 @@ BAD = [
         "dataframe_split",
         r"dataframe_split must be an object with 'columns' and 'data'",
     ),
-    (b"hp,speed\n1,2\n3,4,5\n", "text/csv", 400, "body", r"^malformed CSV: Error tokenizing"),
-    (b"", "text/csv", 400, "body", r"^malformed CSV: No columns to parse"),
+    (
+        b"hp,speed\n1,2\n3,4,5\n",
+        "text/csv",
+        400,
+        "body",
+        r"^CSV line 3 has 3 fields; the header has 2 \(hp, speed\)",
+    ),
+    (b"hp,speed\n1\n", "text/csv", 400, "body", r"^CSV line 2 has 1 fields; the header has 2"),
+    (b"hp,speed,hp\n1,2,3\n", "text/csv", 400, "hp", r"^CSV header names column 'hp' twice"),
+    (b"", "text/csv", 400, "body", r"^malformed CSV: no header line"),
     (b"hp,colour\n1,\xff\xfe\n", "text/csv", 400, "body", r"^malformed CSV: .*codec"),
     (
         b"hp=1",
@@ -253,7 +262,9 @@ BAD = [
         "records-empty",
         "records-not-objects",
         "mlflow1-split-given-a-list",
-        "csv-ragged",
+        "csv-extra-field",
+        "csv-missing-field",
+        "csv-duplicated-header",
         "csv-empty",
         "csv-not-utf8",
         "text-plain-415",
@@ -288,3 +299,52 @@ def test_a_bad_predict_body_is_a_400(body, message):
     with pytest.raises(RequestError, match=message) as caught:
         parse_records(body)
     assert caught.value.http_status == 400
+
+
+SMALL = Limits(rows=5, columns=3, cells=12)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "message"),
+    [
+        (_json({"dataframe_split": {"columns": ["a"], "data": [[1]] * 6}}), JSON, r"^6 rows is"),
+        (_json({"dataframe_records": [{"a": 1}] * 6}), JSON, r"^6 rows is over the limit of 5$"),
+        (_json({"instances": [{"a": 1}, {"b": 1}, {"c": 1}, {"d": 1}]}), JSON, r"^4 columns"),
+        (_json({"inputs": {"a": [1] * 5, "b": 1, "c": 1}}), JSON, r"15 values, over the limit"),
+        (_json({"instances": [[1, 2, 3]] * 5}), JSON, r"^5 rows × 3 columns is 15 values"),
+        (b"a,b,c,d\n1,2,3,4\n", "text/csv", r"^4 columns is over the limit of 3$"),
+        (b"a\n" + b"1\n" * 6, "text/csv", r"^6 rows is over the limit of 5$"),
+    ],
+    ids=[
+        "split-rows",
+        "records-rows",
+        "records-columns",
+        "columnar-cells",
+        "lists-cells",
+        "csv-columns",
+        "csv-rows",
+    ],
+)
+def test_a_table_over_the_limits_is_a_413_before_it_is_built(body, content_type, message):
+    with pytest.raises(RequestError, match=message) as caught:
+        parse_invocations(body, content_type, COLUMNS, SMALL)
+    assert (caught.value.http_status, caught.value.field) == (413, "body")
+
+
+def test_past_a_small_table_there_are_no_more_values_than_bytes_in_the_body():
+    # 2,000 records with a key each of their own: 4,000,000 values from 30 KB.
+    sparse = _json([{f"k{i}": 1} for i in range(2_000)])
+    with pytest.raises(RequestError, match=r"over the limit of \d+ for a body of") as caught:
+        parse_records(sparse, Limits(columns=10_000, cells=10**9))
+    assert caught.value.http_status == 413
+    # The same number of values, written out in full, is no amplification: accepted.
+    dense = _json({"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2]] * 10_000}})
+    assert parse_invocations(dense, JSON, []).count == 10_000
+
+
+def test_csv_columns_are_typed_as_pandas_types_them():
+    body = b"n,f,gap,flag,text,blank\n1,1.5,,true,red,\n2,2,3,False,4,\n"
+    rows = parse_invocations(body, "text/csv", [])
+    frame = pd.read_csv(io.BytesIO(body))
+    assert rows.columns == Rows.from_frame(frame).columns
+    assert rows.columns["gap"] == [None, 3.0] and rows.columns["blank"] == [None, None]

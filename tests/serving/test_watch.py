@@ -7,6 +7,7 @@ import dataclasses
 
 import pytest
 
+from champion.monitoring.log import Label, PredictionLog
 from champion.serving.metrics import ServerMetrics
 from champion.serving.watch import ServerMonitor
 from support.monitoring import legendary, log_generation, webhook
@@ -37,8 +38,10 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
             report = monitor.refresh()
             first = [body["rule"] for body in hook.bodies]
             metrics.answered, metrics.server_errors = 210, 105  # 100 of 200 more failed
+            log_generation(settings.prediction_log, 8)  # rows logged: the monitor runs
             monitor.refresh()
             metrics.answered = 410  # 200 more answers, no new error
+            log_generation(settings.prediction_log, 7)
             monitor.refresh()
             stored = [event.rule for event in monitor.store.events()]
         finally:
@@ -85,3 +88,40 @@ def test_without_answers_the_error_rate_is_not_measured(model, tmp_path):
         monitor.close()
     assert stored == ["quiet"]
     assert _sample(metrics, "champion_alert_active", "errors", "critical") == 0
+
+
+def test_an_idle_server_does_no_monitoring_work(model, tmp_path):
+    settings = dataclasses.replace(
+        model.settings, prediction_log=f"sqlite:///{tmp_path / 'predictions.db'}"
+    )
+    log_generation(settings.prediction_log, 9)
+    metrics = ServerMetrics()
+    with webhook() as hook:
+        policy = model.project.spec.monitoring
+        alerts = policy.alerts.model_copy(update={"webhook": hook.url, "cooldown_s": 0})
+        policy = policy.model_copy(update={"alerts": alerts})
+        monitor = ServerMonitor(settings, "legendary", policy, metrics)
+        log = PredictionLog(settings.prediction_log)
+        try:
+            first = monitor.refresh()
+            idle = [monitor.refresh() for _ in range(3)]  # nothing logged, nothing answered
+            fired_while_idle = len(hook.bodies)
+            log.add_feedback([Label("g9-0", "False")])
+            labelled = monitor.refresh()
+            metrics.answered += 5  # health probes and scrapes: nothing new
+            probed = monitor.refresh()
+            metrics.answered += 100  # a burst of 5xx: news, on enough answers to judge
+            metrics.server_errors += 100
+            answered = monitor.refresh()
+            log_generation(settings.prediction_log, 8)
+            logged = monitor.refresh()
+        finally:
+            log.close()
+            monitor.close()
+
+    # Each idle refresh kept the report: no run, so no event (the cool-down is 0).
+    assert all(report is first for report in idle)
+    assert fired_while_idle == 1
+    assert labelled is not first and probed is labelled
+    assert answered is not labelled and logged is not answered
+    assert [body["rule"] for body in hook.bodies] == ["quiet"] * 3 + ["errors", "quiet"]

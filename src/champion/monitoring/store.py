@@ -8,6 +8,7 @@ predicted, what the truth turned out to be and what was raised::
     table        written by                          rows
     predictions  the server's log writer             one per request and arm
     feedback     POST /feedback, champion feedback   one per labelled row
+    feedback_history  the same, on "replace": true   one per label replaced
     alerts       the alerter (monitor, server)       one per fired event
 
 :func:`open_database` is the one way in: it makes the engine for a URL (SQLite in WAL
@@ -84,6 +85,9 @@ predictions_table = sa.Table(
     sa.Column("outputs", sa.Text, nullable=False),
     sa.Column("latency_ms", sa.Float, nullable=False),
     sa.UniqueConstraint("request_id", "arm", name="one_request_per_arm"),
+    # The monitoring window: a model's newest requests by time, and how many rows each
+    # holds, read from the index alone (revision 0002_window_index).
+    sa.Index("predictions_model_ts", "model", "ts", "id", "rows"),
 )
 feedback_table = sa.Table(
     "feedback",
@@ -92,6 +96,22 @@ feedback_table = sa.Table(
     sa.Column("row", sa.Integer, primary_key=True),
     sa.Column("label", sa.Text, nullable=False),
     sa.Column("ts", sa.Float, nullable=False),
+    # "Has feedback arrived since the last monitoring run?" (revision 0002_window_index).
+    sa.Index("feedback_ts", "ts"),
+)
+# A label that "replace": true overwrote (``label`` and ``ts`` as they were), and its
+# replacement: labels are corrected on purpose and never silently rewritten.
+feedback_history_table = sa.Table(
+    "feedback_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row", sa.Integer, nullable=False),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("ts", sa.Float, nullable=False),
+    sa.Column("replaced_by", sa.Text, nullable=False),
+    sa.Column("replaced_at", sa.Float, nullable=False),
+    sa.Index("feedback_history_key", "request_id", "row"),
 )
 alerts_table = sa.Table(
     "alerts",
@@ -108,7 +128,7 @@ alerts_table = sa.Table(
     sa.Column("fired_at", sa.Float, nullable=False),
     sa.Column("delivered", sa.Boolean, nullable=False),
     sa.Column("delivery_error", sa.Text, nullable=True),
-    # firing, resolved, pending or cleared (revision 0002_alert_status).
+    # firing, resolved, pending or cleared (revision 0004_alert_status).
     sa.Column("status", sa.String(16), nullable=False, server_default="firing"),
     sa.Column("sample", sa.Integer, nullable=True),
     # The cool-down asks "when did this rule last fire for this model" on every run.

@@ -161,11 +161,13 @@ class SplitSpec(_Strict):
 class PromotionSpec(_Strict):
     """The promotion gate: the challenger must beat the champion's primary metric by at
     least ``min_gain`` on the same holdout, and a paired test at level ``alpha`` must
-    not show it worse."""
+    not show it worse. With fewer than ``min_holdout_rows`` holdout rows the verdict is
+    "not enough data" (refused; ``--force`` overrides)."""
 
     min_gain: float = 0.0
     alpha: float = Field(0.05, gt=0, lt=1)
     bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    min_holdout_rows: int = Field(30, ge=1)
 
 
 class ExampleSpec(_Strict):

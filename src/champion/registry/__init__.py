@@ -14,6 +14,9 @@ module        job                                                        heavy i
 ``promote``   the gate: score both versions on one holdout, then move     scikit-learn,
               ``champion`` or refuse                                      scipy.stats
 ``gate``      the gate's paired tests and decision, free of MLflow        scipy.stats
+``lock``      one registry writer at a time per model (promote,           none
+              rollback, register), on any MLflow store
+``liveness``  tell a dead run from a live one; mark the dead FAILED       none
 ============  =========================================================  ==============
 
 "None" means MLflow's client and nothing that computes: ``champion models``,

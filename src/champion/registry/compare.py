@@ -4,7 +4,7 @@ Reads only what training stored on each run (tags and metrics), so it needs MLfl
 client and no scikit-learn.
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.project.ranking``,
-``champion.registry.tracking``.
+``champion.registry.liveness``, ``champion.registry.tracking``.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from champion.errors import NotFoundError
 from champion.project.ranking import rank_key
+from champion.registry.liveness import close_dead_runs
 from champion.registry.tracking import ROLE_TAG, client, translate_errors
 from champion.settings import Settings
 
@@ -47,6 +48,8 @@ def compare(settings: Settings, name: str, *, limit: int = 100) -> list[RunRow]:
             raise NotFoundError(
                 f"no experiment '{name}' in {settings.tracking_uri}; run champion train first"
             )
+        # A run a killed train left RUNNING shows FAILED, with why, before any ranking.
+        close_dead_runs(settings, experiment.experiment_id, by="compare")
         # Every candidate, then the best ``limit``: MLflow's own max_results would keep
         # the newest runs, and the best may be older than those.
         runs, token = [], None

@@ -5,6 +5,8 @@ paired: McNemar's exact test on the rows exactly one of them gets right
 (classification), or a paired bootstrap of the per-row score difference (regression,
 multilabel). The gate refuses a challenger that does not beat the champion's primary
 metric by ``min_gain``, or that the paired test shows to be worse at level ``alpha``.
+Below ``min_rows`` holdout rows there is no verdict on the pair at all: "not enough
+data", with the count and the minimum, so a handful of rows never passes a challenger.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Decision:
     min_gain: float
     test: PairedTest | None
     alpha: float
+    rows: int | None = None
+    min_rows: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -86,9 +90,15 @@ def decide(
     *,
     min_gain: float = 0.0,
     alpha: float = 0.05,
+    rows: int | None = None,
+    min_rows: int = 0,
 ) -> Decision:
     """Promote when there is no champion, or when the challenger gains at least
-    ``min_gain`` on ``metric`` and ``test`` does not show it worse at level ``alpha``."""
+    ``min_gain`` on ``metric`` and ``test`` does not show it worse at level ``alpha``.
+
+    With a champion to compare against and fewer than ``min_rows`` holdout ``rows``,
+    refuse: "not enough data", whatever the scores say.
+    """
     common = dict(
         metric=metric,
         direction=direction,
@@ -97,11 +107,19 @@ def decide(
         min_gain=min_gain,
         test=test,
         alpha=alpha,
+        rows=rows,
+        min_rows=min_rows,
     )
     if champion_score is None:
         return Decision(
             True, "no current champion: the first version is promoted", gain=None, **common
         )
+    if rows is not None and rows < min_rows:
+        reason = (
+            f"not enough data: {rows} holdout rows, the gate needs at least {min_rows} "
+            "to compare the challenger with the champion"
+        )
+        return Decision(False, reason, gain=None, **common)
     if np.isnan(challenger_score) or np.isnan(champion_score):
         return Decision(
             False, f"{metric} could not be computed for both models", gain=None, **common

@@ -8,7 +8,8 @@ registry module that imports scikit-learn (through ``champion.project``) and Sci
 (through ``champion.registry.gate``).
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,
-``champion.project``, ``champion.registry.gate``, ``champion.registry.tracking``,
+``champion.project``, ``champion.registry.gate``, ``champion.registry.lock``,
+``champion.registry.tracking``,
 ``champion.registry.versions``.
 """
 
@@ -28,6 +29,7 @@ from champion.project.ranking import direction_of
 from champion.project.spec import CLASSIFICATION_TASKS, PromotionSpec
 from champion.project.targets import encode_target
 from champion.registry.gate import Decision, decide, mcnemar, paired_bootstrap
+from champion.registry.lock import registry_lock
 from champion.registry.tracking import ROLE_TAG, client, ensure_experiment, use_tracking
 from champion.registry.versions import (
     CHALLENGER,
@@ -35,6 +37,7 @@ from champion.registry.versions import (
     HISTORY_TAG,
     champion_history,
     move_champion,
+    registered_model,
     require_alias,
     tag_timestamp,
     version_by_alias,
@@ -57,34 +60,38 @@ def promote(
         PromotionRefused: the gate said no; the evidence is on the exception. Recorded.
     """
     policy = policy or PromotionSpec()
-    challenger = require_alias(settings, name, CHALLENGER)
-    champion = version_by_alias(settings, name, CHAMPION)
-    if champion is not None and str(champion.version) == str(challenger.version):
-        raise ConflictError(f"version {challenger.version} of '{name}' is already the champion")
-    with use_tracking(settings):
-        evidence = _score_pair(settings, name, challenger, champion, policy)
-        decision = evidence.pop("decision")
-        promoted = decision.promote or force
-        run_id = _record_gate(settings, name, challenger, champion, decision, evidence, force)
-        mlflow_client = client(settings)
-        outcome = "promoted" if decision.promote else ("forced" if force else "refused")
-        for key, value in {
-            "gate.decision": outcome,
-            "gate.reason": decision.reason[:4000],
-            "gate.run_id": run_id,
-            "gate.date": tag_timestamp(),
-        }.items():
-            mlflow_client.set_model_version_tag(name, challenger.version, key, value)
-        if not promoted:
-            raise PromotionRefused(
-                f"'{name}' version {challenger.version} was not promoted: {decision.reason}",
-                evidence=decision.to_dict() | evidence,
-            )
-        reason = f"replaced by version {challenger.version}: {decision.reason}"
-        move_champion(settings, name, str(challenger.version), champion, reason)
-        history = [*champion_history(settings, name), str(challenger.version)]
-        mlflow_client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
-    return decision
+    registered_model(settings, name)  # no lock for a model that does not exist
+    # Read the challenger and the champion under the lock: the gate compares against
+    # the champion that the move below replaces, not one another promote replaced.
+    with registry_lock(settings, name, purpose="promote"):
+        challenger = require_alias(settings, name, CHALLENGER)
+        champion = version_by_alias(settings, name, CHAMPION)
+        if champion is not None and str(champion.version) == str(challenger.version):
+            raise ConflictError(f"version {challenger.version} of '{name}' is already the champion")
+        with use_tracking(settings):
+            evidence = _score_pair(settings, name, challenger, champion, policy)
+            decision = evidence.pop("decision")
+            promoted = decision.promote or force
+            run_id = _record_gate(settings, name, challenger, champion, decision, evidence, force)
+            mlflow_client = client(settings)
+            outcome = "promoted" if decision.promote else ("forced" if force else "refused")
+            for key, value in {
+                "gate.decision": outcome,
+                "gate.reason": decision.reason[:4000],
+                "gate.run_id": run_id,
+                "gate.date": tag_timestamp(),
+            }.items():
+                mlflow_client.set_model_version_tag(name, challenger.version, key, value)
+            if not promoted:
+                raise PromotionRefused(
+                    f"'{name}' version {challenger.version} was not promoted: {decision.reason}",
+                    evidence=decision.to_dict() | evidence,
+                )
+            reason = f"replaced by version {challenger.version}: {decision.reason}"
+            move_champion(settings, name, str(challenger.version), champion, reason)
+            history = [*champion_history(settings, name), str(challenger.version)]
+            mlflow_client.set_registered_model_tag(name, HISTORY_TAG, json.dumps(history))
+        return decision
 
 
 def _score_pair(
@@ -124,6 +131,8 @@ def _score_pair(
         test,
         min_gain=policy.min_gain,
         alpha=policy.alpha,
+        rows=len(rows),
+        min_rows=policy.min_holdout_rows,
     )
     return {
         "decision": decision,

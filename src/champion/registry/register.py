@@ -1,7 +1,7 @@
 """Register a candidate run's model as a new version with alias ``challenger``.
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.registry.tracking``,
-``champion.registry.compare``, ``champion.registry.versions``.
+``champion.registry.compare``, ``champion.registry.lock``, ``champion.registry.versions``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from champion.errors import NotFoundError
 from champion.registry.compare import compare
+from champion.registry.lock import registry_lock
 from champion.registry.tracking import client, use_tracking
 from champion.registry.versions import CHALLENGER, tag_timestamp
 from champion.settings import Settings
@@ -44,7 +45,10 @@ def register(
         )
     value = chosen.metrics.get(chosen.metric, float("nan"))
     mlflow_client = client(settings)
-    with use_tracking(settings):
+    # Under the lock (taken before the store's fluent state, which promote takes inside
+    # it): a promote moving ``champion`` takes ``challenger`` off the version it
+    # promotes, and must not take it off this one instead.
+    with registry_lock(settings, name, purpose="register"), use_tracking(settings):
         run = mlflow_client.get_run(chosen.run_id)
         inputs = run.inputs.dataset_inputs if run.inputs else []
         data = (

@@ -27,6 +27,10 @@ from champion.settings import Settings
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 HISTORY_TAG = "champion.history"
+ARCHIVE_TAGS = ("archived", "archived_at", "archived_reason")
+# Marks the registered model that holds a model's lock tickets (``registry.lock``):
+# it is no model, so listings leave it out.
+LOCK_TAG = "champion.lock"
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,11 @@ def registered_model(settings: Settings, name: str) -> RegisteredModel:
         with translate_errors():
             return mlflow_client.get_registered_model(name)
     except NotFoundError:
-        names = [m.name for m in mlflow_client.search_registered_models(max_results=50)]
+        names = [
+            m.name
+            for m in mlflow_client.search_registered_models(max_results=50)
+            if LOCK_TAG not in m.tags
+        ]
         raise NotFoundError(
             f"no registered model '{name}'; registered models: {', '.join(names) or 'none'}"
         ) from None
@@ -103,10 +111,16 @@ def champion_history(settings: Settings, name: str) -> list[str]:
 def move_champion(
     settings: Settings, name: str, version: str, old: ModelVersion | None, reason: str
 ) -> None:
-    """Point alias ``champion`` at ``version`` (taking ``challenger`` off it) and mark
-    the ``old`` champion archived with ``reason``. Call inside ``use_tracking``."""
+    """Point alias ``champion`` at ``version`` (taking ``challenger`` off it), clear
+    the archive tags it kept from an earlier reign, and mark the ``old`` champion
+    archived with ``reason``. Call inside ``use_tracking`` and ``registry_lock``."""
     mlflow_client = client(settings)
     mlflow_client.set_registered_model_alias(name, CHAMPION, version)
+    # A version that serves is never archived: re-promoting an old one clears its tags.
+    kept = mlflow_client.get_model_version(name, version).tags
+    for key in ARCHIVE_TAGS:
+        if key in kept:
+            mlflow_client.delete_model_version_tag(name, version, key)
     current = mlflow_client.get_registered_model(name).aliases
     if str(current.get(CHALLENGER)) == str(version):
         mlflow_client.delete_registered_model_alias(name, CHALLENGER)
@@ -128,7 +142,11 @@ def list_versions(settings: Settings, name: str | None = None) -> list[VersionRo
         models = (
             [registered_model(settings, name)]
             if name
-            else mlflow_client.search_registered_models(max_results=1000)
+            else [
+                m
+                for m in mlflow_client.search_registered_models(max_results=1000)
+                if LOCK_TAG not in m.tags
+            ]
         )
         rows = []
         for model in models:

@@ -15,6 +15,11 @@ response. Nothing here scores, loads, logs or monitors.
 - ``GET /dashboard``: traffic, latency, alerts, live performance and drift;
 - ``GET /health``, ``/ready``, ``/version``, ``/metrics`` (Prometheus).
 
+Large work never runs on the event loop, so ``/health`` and small requests keep their
+milliseconds while it runs: a scoring body over ``SMALL_BODY`` bytes is parsed and
+scored in a small pool of threads, and so is every explanation and the pages' rendering.
+A one-row body stays on the loop, where a thread hop would cost more than the prediction.
+
 Errors are ``{"error": {"code", "message", "field"}}`` with the status of the
 :mod:`champion.errors` leaf raised (4xx for anything the client can fix, 503 while no
 model can answer). Each response carries ``X-Request-ID``, and the scoring routes set
@@ -25,10 +30,13 @@ envelope adds the champion's to every other response).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 
 import orjson
 from fastapi import FastAPI, Request
@@ -38,20 +46,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError
 from champion.monitoring.dashboard import render_dashboard
-from champion.monitoring.log import LogOptions, parse_labels
-from champion.project.spec import MonitoringSpec
+from champion.monitoring.log import LabelSpace, LogOptions, parse_labels
+from champion.project.categories import canonical_category
+from champion.project.spec import CLASSIFICATION_TASKS, MonitoringSpec
 from champion.serving.deployment import Deployment, Traffic
-from champion.serving.envelope import REQUEST_ID_HEADER, Envelope
+from champion.serving.envelope import BODY_TIMEOUT, REQUEST_ID_HEADER, Envelope
 from champion.serving.lifecycle import Lifecycle
 from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.page import render_page
-from champion.serving.protocol import parse_invocations, parse_json, parse_records
+from champion.serving.protocol import Limits, parse_invocations, parse_json, parse_records
 from champion.serving.scoring import Answer, DataPlane, Route
 from champion.settings import Settings
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
+MAX_COLUMNS = 1_000
+MAX_CELLS = 1_000_000
+# Bodies up to this size are scored on the event loop: a 100-row dataframe_split body is
+# about 3 KB and takes a millisecond or two; past it, a thread.
+SMALL_BODY = 8 * 1024
+# Threads for large requests, explanations and pages. Few: they share the GIL with the
+# event loop, and each more thread is one more turn the loop waits for.
+WORK_THREADS = 2
 RELOAD_INTERVAL = 30.0
 MONITOR_INTERVAL = 60.0
 
@@ -64,6 +81,9 @@ def create_app(
     reload_interval: float = RELOAD_INTERVAL,
     max_body_bytes: int = MAX_BODY_BYTES,
     max_rows: int = MAX_ROWS,
+    max_columns: int = MAX_COLUMNS,
+    max_cells: int = MAX_CELLS,
+    body_timeout: float = BODY_TIMEOUT,
     deployment: Deployment | None = None,
     loader: Callable[..., ServedModel] = load_served_model,
     logging_options: LogOptions | None = None,
@@ -76,7 +96,9 @@ def create_app(
     Args:
         traffic: the arms and how requests are shared (default: the champion alias only).
         reload_interval: seconds between alias checks; 0 turns hot reload off.
-        max_body_bytes, max_rows: larger bodies or more rows get a 413.
+        max_body_bytes, max_rows, max_columns, max_cells: larger bodies, or tables
+            with more rows, columns or values (see :class:`Limits`), get a 413.
+        body_timeout: seconds a body may go without a byte arriving before a 408.
         deployment: arms loaded already (a parent process loads once, then forks
             workers that share the memory); loaded in the lifespan when None.
         loader: loads one version (see :func:`load_served_model`; e.g. with
@@ -91,6 +113,13 @@ def create_app(
     traffic = traffic or Traffic()
     metrics = ServerMetrics(multiprocess_dir=metrics_dir)
     plane = DataPlane(name, traffic, metrics, max_rows=max_rows)
+    limits = Limits(rows=max_rows, columns=max_columns, cells=max_cells)
+    pool = ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="champion-work")
+
+    async def off_loop(work: Callable, *args):
+        """``work(*args)`` in the pool, the event loop free meanwhile."""
+        return await asyncio.get_running_loop().run_in_executor(pool, partial(work, *args))
+
     lifecycle = Lifecycle(
         settings,
         name,
@@ -107,8 +136,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await lifecycle.start()
+        # What start-up built (modules, the model: some 400,000 objects) will live as
+        # long as the server: out of the collector's sight. Otherwise every full
+        # collection walks it, and one set off by a monitoring run in a thread stops
+        # the event loop too (a second, measured on /dashboard with a 50,000-row log).
+        gc.collect()
+        gc.freeze()
         yield
         await lifecycle.stop()
+        pool.shutdown(wait=False)
 
     app = FastAPI(title=f"champion: {name}@{traffic.alias}", lifespan=lifespan)
 
@@ -130,26 +166,39 @@ def create_app(
         started = (time.time(), time.perf_counter())
         route = route_of(request)
         try:
-            rows = parse_invocations(
-                await request.body(),
-                request.headers.get("content-type"),
-                route.model.features.columns,
-            )
-            answer = plane.score(route, rows, request_id=_request_id(request), started=started)
+            body = await request.body()
+            args = (route, body, request.headers.get("content-type"), _request_id(request))
+            if len(body) <= SMALL_BODY:
+                answer, payload = score_invocations(*args, started)
+            else:
+                answer, payload = await off_loop(score_invocations, *args, started)
         except ChampionError as error:
             return _error_response(error, route)
-        return _scored_response({"predictions": answer.predictions.tolist()}, answer)
+        return _scored_response(payload, answer)
+
+    def score_invocations(route, body, content_type, request_id, started):
+        rows = parse_invocations(body, content_type, route.model.features.columns, limits)
+        answer = plane.score(route, rows, request_id=request_id, started=started)
+        return answer, orjson.dumps({"predictions": answer.predictions.tolist()})
 
     async def predict(request: Request):
         started = (time.time(), time.perf_counter())
         route = route_of(request)
-        request_id = _request_id(request)
         try:
-            rows = parse_records(await request.body())
-            answer = plane.score(route, rows, request_id=request_id, started=started, describe=True)
+            body = await request.body()
+            args = (route, body, _request_id(request), started)
+            if len(body) <= SMALL_BODY:
+                answer, payload = score_records(*args)
+            else:
+                answer, payload = await off_loop(score_records, *args)
         except ChampionError as error:
             return _error_response(error, route)
-        body = {
+        return _scored_response(payload, answer)
+
+    def score_records(route, body, request_id, started):
+        rows = parse_records(body, limits)
+        answer = plane.score(route, rows, request_id=request_id, started=started, describe=True)
+        payload = {
             "model": answer.model.name,
             "version": answer.model.version,
             "alias": answer.model.alias,
@@ -157,7 +206,7 @@ def create_app(
             "request_id": request_id,
             "predictions": answer.answers,
         }
-        return _scored_response(body, answer)
+        return answer, orjson.dumps(payload)
 
     app.add_route("/invocations", invocations, methods=["POST"])
     app.add_route("/predict", predict, methods=["POST"])
@@ -166,7 +215,9 @@ def create_app(
     async def explain(request: Request):
         route = route_of(request)
         try:
-            explanation = plane.explain(route, parse_records(await request.body()))
+            body = await request.body()
+            # SHAP takes from milliseconds to seconds: never on the loop.
+            explanation = await off_loop(explain_records, route, body)
         except ChampionError as error:
             return _error_response(error, route)
         body = {
@@ -180,12 +231,20 @@ def create_app(
             orjson.dumps(body), media_type="application/json", headers=_answered_by(route)
         )
 
+    def explain_records(route: Route, body: bytes) -> dict:
+        return plane.explain(route, parse_records(body, limits))
+
     @app.post("/feedback")
     async def feedback(request: Request):
         """True labels for logged predictions: ``{"request_id", "label", "row"}``, a list
-        of them, or ``{"feedback": [...]}``."""
+        of them, or ``{"feedback": [...], "replace": false}`` (see
+        :func:`~champion.monitoring.log.parse_labels`); each label is checked against
+        the champion's classes or tags. 404 for a request never logged, 409 for a row
+        labelled differently before (unless ``replace``), 503 while the log cannot be
+        written."""
         prediction_log = plane.require_log()
-        labels = parse_labels(parse_json(await request.body()), plane.live().champion.model.task)
+        space = label_space(plane.live().champion.model)
+        labels = parse_labels(parse_json(await request.body()), space)
         stored = await asyncio.to_thread(prediction_log.add_feedback, labels)
         return {"stored": stored}
 
@@ -195,11 +254,13 @@ def create_app(
         feature; from the background report, or a fresh one when it is stale."""
         view = await lifecycle.monitoring_view()
         arms = plane.describe(reload_interval)["arms"]
-        return HTMLResponse(render_dashboard(view.report, arms, view.alerts, view.timeline))
+        # Rendering a big log's report takes seconds: off the loop.
+        html = await off_loop(render_dashboard, view.report, arms, view.alerts, view.timeline)
+        return HTMLResponse(html)
 
     @app.get("/", response_class=HTMLResponse)
     async def page():
-        return HTMLResponse(render_page(plane.live().champion.model))
+        return HTMLResponse(await off_loop(render_page, plane.live().champion.model))
 
     @app.get("/health")
     async def health():
@@ -226,6 +287,7 @@ def create_app(
         max_body_bytes=max_body_bytes,
         default_answer=plane.default_answer,
         endpoints={route.path for route in app.routes},
+        body_timeout=body_timeout,
     )
     return app
 
@@ -233,6 +295,13 @@ def create_app(
 def _request_id(request: Request) -> str:
     """The request's id: the client's ``X-Request-ID``, or the one the envelope gave it."""
     return request.headers[REQUEST_ID_HEADER]
+
+
+def label_space(model: ServedModel) -> LabelSpace:
+    """The labels ``model`` can be given: its classes (as the log spells them) or its
+    tags."""
+    classes = model.classes if model.task in CLASSIFICATION_TASKS else []
+    return LabelSpace(model.task, tuple(canonical_category(c) for c in classes), tuple(model.tags))
 
 
 def _answered_by(route: Route) -> dict[str, str]:
@@ -247,10 +316,10 @@ def _error_response(error: ChampionError, route: Route | None = None) -> JSONRes
     return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
 
 
-def _scored_response(body: dict, answer: Answer) -> Response:
+def _scored_response(payload: bytes, answer: Answer) -> Response:
     """The JSON answer with who gave it, and the shadow's work after it is sent."""
     response = Response(
-        orjson.dumps(body),
+        payload,
         media_type="application/json",
         background=BackgroundTask(answer.shadow) if answer.shadow else None,
     )

@@ -1,6 +1,12 @@
 """What every request and response gets, as plain ASGI middleware: a request id (the
 client's ``X-Request-ID``, or a new one added to the request's headers), the version
-and arm that answered, the body-size limit, and the request metrics.
+and arm that answered, the body's size limit and read timeout, and the request metrics.
+
+A body must keep arriving: a client that sends nothing for ``body_timeout`` seconds
+mid-body gets a 408 and its connection closed, so a body that announces 100 bytes and
+sends 10 cannot hold a connection for ever. A client that hangs up mid-body is not a
+server error: the request is counted with status 499 (as nginx counts it), logs no
+traceback, and is left out of the answers the ``error_rate`` alert measures.
 
 Plain ASGI rather than ``@app.middleware("http")``: Starlette's ``BaseHTTPMiddleware``
 runs each request through an extra task and memory stream, which costs more than a
@@ -9,6 +15,7 @@ one-row prediction.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +27,13 @@ from champion.serving.metrics import ServerMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
+BODY_TIMEOUT = 10.0
+CLIENT_CLOSED = 499  # nginx's "client closed request"
+
+
+class ClientGone(Exception):
+    """Raised into the app when the client hangs up before its body arrived; the
+    envelope counts the request as a 499 and answers nothing (no one is listening)."""
 
 
 def _has(headers: list[tuple[bytes, bytes]], name: bytes) -> bool:
@@ -40,6 +54,7 @@ class Envelope:
             before a model loads.
         endpoints: the paths counted by name; any other path counts as ``other``, so a
             scanner's random URLs cannot multiply the metric series.
+        body_timeout: seconds the body may go without a byte arriving before a 408.
     """
 
     def __init__(
@@ -49,8 +64,10 @@ class Envelope:
         max_body_bytes: int,
         default_answer: Callable[[], tuple[str, str] | None],
         endpoints: set[str],
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self.app = app
+        self.body_timeout = body_timeout
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.default_answer = default_answer
@@ -82,6 +99,8 @@ class Envelope:
                 status = message["status"]
                 sent = message.get("headers", [])
                 extra = [(_REQUEST_ID, request_id.encode("latin-1"))]
+                if status == 408:  # the rest of the body may still trickle in: not here
+                    extra.append((b"connection", b"close"))
                 # A scoring route names the version and arm that answered; any other
                 # response (the page, an error before routing) is the champion's.
                 answered = None if _has(sent, b"x-model-version") else self.default_answer()
@@ -99,20 +118,40 @@ class Envelope:
                 await self._refuse(int(length), send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
+        except ClientGone:
+            status = CLIENT_CLOSED
         finally:
             path = scope["path"] if scope["path"] in self.endpoints else "other"
-            self.metrics.answered += 1
-            self.metrics.server_errors += status >= 500
             self.metrics.requests.labels(path, str(status)).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            # A hang-up was never answered: neither an answer nor an error, and no
+            # latency of an answer.
+            if status != CLIENT_CLOSED:
+                self.metrics.answered += 1
+                self.metrics.server_errors += status >= 500
+                self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
     def _limited(self, receive):
-        """``receive`` that stops a streamed (chunked) body at the limit."""
+        """``receive`` that, until the body is complete, stops it at the size limit
+        (413) or after ``body_timeout`` seconds without a message (408), and turns a
+        hang-up into :class:`ClientGone`."""
         received = 0
+        complete = False
 
         async def receive_limited():
-            nonlocal received
-            message = await receive()
+            nonlocal received, complete
+            if complete:  # e.g. a streaming response waiting for the disconnect
+                return await receive()
+            try:
+                async with asyncio.timeout(self.body_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestError(
+                    f"the body did not arrive: nothing for {self.body_timeout:g} s",
+                    field="body",
+                    status=408,
+                ) from None
+            if message["type"] == "http.disconnect":
+                raise ClientGone
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
@@ -121,6 +160,7 @@ class Envelope:
                         field="body",
                         status=413,
                     )
+                complete = not message.get("more_body", False)
             return message
 
         return receive_limited

@@ -4,9 +4,11 @@
 workers), opens the prediction log, and hands both to the :class:`DataPlane`; then it
 runs the reload loop (every ``reload_interval`` seconds: has an alias moved?) and the
 monitoring loop (every ``monitor_interval`` seconds: drift, live metrics and alerts to
-``/metrics``). At shutdown it stops the loops, waits for a reload or a monitoring run in
-progress (a thread cannot be cancelled, and must not outlive the server), and writes
-the log's buffer (on SIGTERM too: uvicorn runs the lifespan's end).
+``/metrics``; a run with nothing new logged since the last is skipped and counted as
+``idle``, see :mod:`champion.serving.watch`). At shutdown it stops the loops, waits
+for a reload or a monitoring run in progress (a thread cannot be cancelled, and must
+not outlive the server), and writes the log's buffer (on SIGTERM too: uvicorn runs the
+lifespan's end).
 
 Blocking work (loading a version, building a report) runs in threads, so requests keep
 flowing; monitoring failures are counted and logged, never raised into serving.
@@ -22,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from champion.errors import ChampionError, Unavailable
+from champion.monitoring import deadletter
 from champion.monitoring.alerts import AlertEvent
 from champion.monitoring.log import LogOptions, PredictionLog
 from champion.monitoring.monitor import MonitorReport
@@ -106,6 +109,9 @@ class Lifecycle:
                 flush_interval=self._logging.flush_interval,
                 max_buffered=self._logging.max_buffered,
                 retention_days=self._logging.retention_days,
+                dead_letter=deadletter.folder_for(
+                    self.settings.prediction_log, self.settings.project_dir
+                ),
             ).start()
             self.monitor = ServerMonitor(self.settings, self.name, self._policy, self.metrics)
         self.plane.deployment = current
@@ -149,20 +155,27 @@ class Lifecycle:
             except Exception as e:
                 raise Unavailable(f"the monitoring report failed: {e}") from None
         alerts = await asyncio.to_thread(monitor.store.events, self.name)
-        timeline = performance_over_time(
-            report.window, report.task, report.primary_metric, positive_class=report.positive_class
+        # Seconds on a big log: off the event loop, like the report itself.
+        timeline = await asyncio.to_thread(
+            performance_over_time,
+            report.window,
+            report.task,
+            report.primary_metric,
+            positive_class=report.positive_class,
         )
         return MonitoringView(report, alerts[:20], timeline)
 
     async def refresh_report(self, monitor: ServerMonitor) -> MonitorReport:
-        """One monitoring run in a thread, counted as ``ok`` or ``failed``."""
+        """One monitoring run in a thread, counted as ``ok``, ``failed`` or ``idle``
+        (nothing new since the last run: the last report is kept)."""
+        last = monitor.report
         try:
             report = await asyncio.to_thread(monitor.refresh)
         except Exception as e:  # monitoring must never take serving down
             self.metrics.monitor_runs.labels("failed").inc()
             log.warning("monitoring run failed: %s", e)
             raise
-        self.metrics.monitor_runs.labels("ok").inc()
+        self.metrics.monitor_runs.labels("idle" if report is last else "ok").inc()
         return report
 
     def _require_monitor(self) -> ServerMonitor:

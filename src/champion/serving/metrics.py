@@ -130,7 +130,7 @@ class ServerMetrics:
         )
         self.monitor_runs = Counter(
             "champion_monitor_runs_total",
-            "Background monitoring runs, by outcome (ok, failed).",
+            "Background monitoring runs, by outcome (ok, failed, idle: nothing new, skipped).",
             ["outcome"],
             registry=self.registry,
         )

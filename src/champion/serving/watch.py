@@ -7,6 +7,16 @@ once, and the rules crossed drive both the events and the ``alert_active`` gauge
 
 Requests never wait for it: the app reads the last report, and the gauges are values
 set in the background.
+
+An idle server does no monitoring work: a run first reads the log's mark (the newest
+prediction's id and the newest label's time: two index lookups) and this process's
+count of 5xx answers, and when neither moved since the last run it keeps the last
+report instead of building the same one again (no MLflow call, no window read, no
+alert evaluated: a cool-down-free rule does not fire again on old rows). Answers that
+log nothing and fail nothing (health probes, ``/metrics`` scrapes) are not news; they
+are still counted in the error rate of the next real run. The report stays as it
+was meanwhile: a time-bounded window is not shortened while nothing arrives, and a
+champion alias moved with no traffic since is reported once predictions arrive.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ import math
 import threading
 
 from champion.monitoring.alerts import Alerter, AlertStore, Measured
+from champion.monitoring.log import PredictionLog
 from champion.monitoring.monitor import MonitorReport
 from champion.monitoring.run import run_monitoring
 from champion.project.spec import MonitoringSpec
@@ -41,15 +52,23 @@ class ServerMonitor:
         self._counts = (metrics.answered, metrics.server_errors)
         self._running = threading.Lock()  # one run at a time; close() waits for it
         self._references: dict = {}  # version → its profile and holdout, downloaded once
+        self._log = PredictionLog(settings.prediction_log)  # read for its mark only
+        self._seen: tuple | None = None  # what the last completed run saw
 
     def refresh(self) -> MonitorReport:
-        """One monitoring run (blocking: call it in a thread). Errors propagate; the
-        caller counts them and keeps serving."""
+        """One monitoring run (blocking: call it in a thread), or the last report
+        unchanged when nothing was logged and no 5xx answered since the run that built it
+        (the module docstring says why). Errors propagate; the caller counts them and
+        keeps serving."""
         with self._running:
             return self._refresh()
 
     def _refresh(self) -> MonitorReport:
         counts = (self.metrics.answered, self.metrics.server_errors)
+        # Read before the run: what arrives during it makes the next run a real one.
+        seen = (self._log.mark(), counts[1])
+        if self.report is not None and seen == self._seen:
+            return self.report
         run = run_monitoring(
             self.settings,
             self.name,
@@ -68,7 +87,7 @@ class ServerMonitor:
         for rule in self.policy.alerts.rules:
             self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in crossed)
         self._publish(run.report, run.signals)
-        self.report = run.report
+        self.report, self._seen = run.report, seen
         return run.report
 
     def close(self) -> None:
@@ -76,6 +95,7 @@ class ServerMonitor:
         outlived the server would still be using MLflow and the store), then close."""
         with self._running:
             self.store.close()
+            self._log.close()
 
     def _error_rate(self, counts: tuple[int, int]) -> float | None:
         """Share of this process's answers since the last completed run that were 5xx,

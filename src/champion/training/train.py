@@ -26,6 +26,7 @@ import champion
 from champion import artifacts
 from champion.errors import SpecError
 from champion.project.candidates import default_candidates, make_estimator, suggest_params
+from champion.project.categories import canonical_category
 from champion.project.data import Table, load_table
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
 from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate
@@ -34,8 +35,15 @@ from champion.project.ranking import direction_of, rank_key
 from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, Project
 from champion.project.splits import Split, cv_folds, make_split
 from champion.project.targets import Target, prepare_target
+from champion.registry.liveness import close_dead_runs, heartbeat, liveness_tags
 from champion.registry.modelio import log_pipeline
-from champion.registry.tracking import PROJECT_TAG, ROLE_TAG, ensure_experiment, use_tracking
+from champion.registry.tracking import (
+    PROJECT_TAG,
+    ROLE_TAG,
+    client,
+    ensure_experiment,
+    use_tracking,
+)
 from champion.settings import Settings
 from champion.training import explain, plots
 
@@ -160,10 +168,15 @@ def train_project(
     progress = progress or (lambda what, done, total: None)
     with use_tracking(settings):
         experiment_id = ensure_experiment(settings, project.spec.name)
+        # Runs an earlier, killed train left RUNNING are closed before new ones start.
+        close_dead_runs(settings, experiment_id, by="train")
+        mlflow_client = client(settings)
         results = []
         for index, candidate in enumerate(candidates):
             progress(f"{candidate.name}", index, len(candidates))
-            results.append(_train_candidate(context, candidate, experiment_id, progress))
+            results.append(
+                _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
+            )
         progress("done", len(candidates), len(candidates))
     ranked = sorted(
         results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
@@ -185,7 +198,7 @@ def build_pipeline(
 
 
 def _train_candidate(
-    context: _Context, candidate: CandidateSpec, experiment_id: str, progress
+    context: _Context, candidate: CandidateSpec, experiment_id: str, progress, mlflow_client
 ) -> CandidateResult:
     spec = context.spec
     tags = {
@@ -198,7 +211,13 @@ def _train_candidate(
         "champion.data_digest": context.table.digest,
         "mlflow.note.content": spec.description,  # MLflow's run description
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run:
+    # Who runs it, and a heartbeat while it runs: if this process dies, the next
+    # command can tell the run is dead and mark it FAILED (registry/liveness.py).
+    tags |= liveness_tags()
+    with (
+        mlflow.start_run(experiment_id=experiment_id, run_name=candidate.name, tags=tags) as run,
+        heartbeat(mlflow_client, run.info.run_id),
+    ):
         params = dict(candidate.params)
         if candidate.search is not None:
             params |= _search(context, candidate, experiment_id, progress)
@@ -215,7 +234,7 @@ def _train_candidate(
         with tempfile.TemporaryDirectory() as tmp:
             _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp))
             mlflow.log_artifacts(tmp)
-        model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate))
+        model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate, pipeline))
         mlflow.set_tag("champion.model_uri", model_uri)
     return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params, pipeline)
 
@@ -261,7 +280,10 @@ def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, pro
         params = dict(candidate.params) | suggest_params(trial, search)
         name = f"{candidate.name}-trial-{trial.number}"
         with mlflow.start_run(
-            experiment_id=experiment_id, run_name=name, nested=True, tags={ROLE_TAG: "trial"}
+            experiment_id=experiment_id,
+            run_name=name,
+            nested=True,
+            tags={ROLE_TAG: "trial"} | liveness_tags(),
         ):
             scores = []
             for train_rows, valid_rows in folds:
@@ -466,10 +488,13 @@ def _features_doc(context: _Context) -> dict:
     }
 
 
-def _model_metadata(context: _Context, candidate: CandidateSpec) -> dict:
-    """What a server needs to describe the model, stored in the MLmodel file."""
+def _model_metadata(context: _Context, candidate: CandidateSpec, pipeline: Pipeline) -> dict:
+    """What a server needs to describe the model, stored in the MLmodel file (the
+    classes too, so that ``champion feedback`` can check labels without loading the
+    pipeline)."""
     spec = context.spec
     pos = context.target.pos_label
+    classes = pipeline.classes_ if spec.task in CLASSIFICATION_TASKS else []
     return {
         "champion": {
             "version": champion.__version__,
@@ -479,6 +504,7 @@ def _model_metadata(context: _Context, candidate: CandidateSpec) -> dict:
             "target": spec.target_columns,
             "positive_class": pos.item() if hasattr(pos, "item") else pos,
             "tags": context.target.tags,
+            "classes": [canonical_category(c) for c in classes],
             "tag_separator": spec.tag_separator,
             "features": _features_doc(context),
             "primary_metric": context.metric,

@@ -1,7 +1,7 @@
 """Alert lifecycle: each stored alert row has a status, and the sample it rested on.
 
-Revision ID: 0002_alert_status
-Revises: 0001_baseline
+Revision ID: 0004_alert_status
+Revises: 0003_feedback_history
 Create Date: 2026-11-30
 
 ``status`` is ``firing`` (every row before this revision was a firing event),
@@ -16,8 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_alert_status"
-down_revision = "0001_baseline"
+revision = "0004_alert_status"
+down_revision = "0003_feedback_history"
 branch_labels = None
 depends_on = None
 
