@@ -18,6 +18,7 @@ about the time MLflow's client takes.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -32,7 +33,7 @@ from rich.table import Table
 from typer._click.exceptions import NoArgsIsHelpError
 from typer._click.exceptions import UsageError as ClickUsageError
 
-from champion.errors import ChampionError, PromotionRefused, SpecError
+from champion.errors import ChampionError, PromotionRefused, SpecError, Unavailable
 from champion.project.spec import MonitoringSpec, Project, load_spec
 from champion.settings import Settings
 
@@ -514,13 +515,20 @@ def monitor(
     from champion.monitoring.run import run_monitoring
 
     _quiet()
-    with AlertStore(settings.prediction_log) as store:
-        monitoring_run = run_monitoring(settings, name, policy, Alerter(policy.alerts, store))
-    report, fired = monitoring_run.report, monitoring_run.fired
-    page = render_html(report)
-    target = html or settings.project_dir / "monitor_report.html"
-    target.write_text(page, encoding="utf-8")
-    run_id = log_report(settings, report, page) if log_run else None
+    try:
+        with AlertStore(settings.prediction_log) as store:
+            monitoring_run = run_monitoring(settings, name, policy, Alerter(policy.alerts, store))
+        report, fired = monitoring_run.report, monitoring_run.fired
+        page = render_html(report)
+        target = html or settings.project_dir / "monitor_report.html"
+        target.write_text(page, encoding="utf-8")
+        run_id = log_report(settings, report, page) if log_run else None
+    except ChampionError:
+        raise
+    except Exception as e:
+        # Exit 1 means drift to a scheduler: a failure must never read as one.
+        logging.getLogger("champion.monitoring").debug("monitoring failed", exc_info=True)
+        raise Unavailable(f"monitoring failed: {type(e).__name__}: {e}") from e
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
@@ -537,12 +545,22 @@ def _print_monitor(report, html_path: Path, run_id: str | None) -> None:
         title=f"Drift of {report.model} v{report.version}: "
         f"{drift.rows_current} logged rows vs {drift.rows_reference} training rows"
     )
-    for column in ("feature", "test", "score", "threshold", "verdict"):
+    for column in ("feature", "test", "score", "threshold", "p (adjusted)", "verdict"):
         table.add_column(column)
     shown = [*drift.features, *(f for f in (drift.prediction, drift.multivariate) if f)]
+    colours = {"drift": "red", "ok": "green", "not enough data": "yellow"}
     for item in shown:
-        verdict = "[red]drift[/]" if item.drifted else "[green]ok[/]"
-        table.add_row(item.feature, item.test, _fmt(item.score), _fmt(item.threshold), verdict)
+        verdict = f"[{colours[item.verdict]}]{item.verdict}[/]"
+        if not item.enough_data:
+            verdict += f" ({item.sample} of {item.min_sample})"
+        table.add_row(
+            item.feature,
+            item.test,
+            _fmt(item.score),
+            _fmt(item.threshold),
+            _fmt(item.adjusted_pvalue),
+            verdict,
+        )
     console.print(table)
     perf = Table(
         title=f"Live performance (labelled predictions; {report.primary_metric} "
@@ -562,12 +580,26 @@ def _print_monitor(report, html_path: Path, run_id: str | None) -> None:
             _fmt(item.drops.get(metric)),
         )
     console.print(perf)
-    share = f"{len(drift.drifted_features)} of {len(drift.features)} features drifted"
+    if drift.enough_data:
+        share = f"{len(drift.drifted_features)} of {drift.features_judged} features drifted"
+    else:
+        share = (
+            f"drift: not enough data ({drift.rows_current} rows, each feature needs "
+            f"{drift.min_rows})"
+        )
     if drift.multivariate is not None and drift.multivariate.drifted:
         share += f", joint drift (domain classifier AUC {drift.multivariate.score:.2f})"
     state = "[red]ALARM[/]" if report.alarm else "[green]OK[/]"
     degraded = ", ".join(f"v{v} ({a}) -{d:.3f}" for v, a, d in report.degraded) or "none"
     console.print(f"{state}: {share}; degraded: {degraded}")
+    if report.skipped:
+        console.print(
+            f"[yellow]{len(report.skipped)} stored row(s) or label(s) skipped[/]: "
+            + "; ".join(report.skipped[:3])
+            + (" …" if len(report.skipped) > 3 else ""),
+            markup=True,
+            highlight=False,
+        )
     console.print(f"HTML report: {html_path}" + (f"; MLflow run {run_id}" if run_id else ""))
 
 

@@ -19,6 +19,7 @@ from champion.monitoring.alerts import (
     AlertRule,
     AlertsSpec,
     AlertStore,
+    Measured,
     evaluate,
 )
 from champion.monitoring.log import PredictionLog, Scored
@@ -45,8 +46,17 @@ def store(tmp_path) -> Iterator[AlertStore]:
         yield alert_store
 
 
+# The rules before issue 10's defaults, on plain floats (sample not known): what the
+# delivery and de-duplication tests below exercise.
+RULES = [
+    {"name": "drifted_features", "signal": "drift_share", "threshold": 0.5},
+    {"name": "error_rate", "signal": "error_rate", "threshold": 0.05, "severity": "critical"},
+    {"name": "p99_latency", "signal": "p99_latency_ms", "threshold": 500},
+]
+
+
 def _alerter(store: AlertStore, **spec) -> Alerter:
-    return Alerter(AlertsSpec(**spec), store, retry_delay=0.05)
+    return Alerter(AlertsSpec(**({"rules": RULES} | spec)), store, retry_delay=0.05)
 
 
 # -- rules ----------------------------------------------------------------------------------
@@ -104,7 +114,7 @@ def test_a_metric_drop_rule_watches_only_its_metric():
 def test_the_default_rules():
     rules = AlertsSpec().rules
     assert [(r.name, r.signal, r.threshold, r.severity) for r in rules] == [
-        ("drifted_features", "drift_share", 0.5, "warning"),
+        ("dataset_drift", "dataset_drift", 1.0, "warning"),
         ("error_rate", "error_rate", 0.05, "critical"),
         ("p99_latency", "p99_latency_ms", 500.0, "warning"),
     ]
@@ -193,6 +203,8 @@ def test_the_webhook_receives_the_event_as_json(store, webhook):
         "message": "pokemon_legendary version 3: drift_share 0.62, at or above the "
         "threshold 0.5 (rule drifted_features)",
         "fired_at": T0,
+        "status": "firing",
+        "sample": None,
     }
     assert webhook.received == [("application/json", expected)]
     assert event.as_dict() == expected
@@ -214,15 +226,19 @@ def test_within_the_cooldown_nothing_is_sent_or_stored_and_after_it_the_rule_fir
     assert [e.fired_at for e in store.events()] == [T0 + HOUR, T0]
 
 
-def test_a_flapping_signal_fires_again_only_after_the_cooldown(store, webhook):
+def test_a_flapping_signal_resolves_and_fires_again_without_for(store, webhook):
     alerter = _alerter(store, webhook=webhook.url, cooldown_s=HOUR)
     calm = DRIFTED | {"drift_share": 0.1}
-    assert len(alerter.process(DRIFTED, "m", "1", now=T0)) == 1
-    assert alerter.process(calm, "m", "1", now=T0 + 60) == []
-    assert alerter.process(DRIFTED, "m", "1", now=T0 + 120) == []
-    assert alerter.process(calm, "m", "1", now=T0 + 2 * HOUR) == []
-    assert len(alerter.process(DRIFTED, "m", "1", now=T0 + 2 * HOUR + 60)) == 1
-    assert len(webhook.bodies) == 2
+
+    def sent(signals, now):
+        return [e.status for e in alerter.process(signals, "m", "1", now=now)]
+
+    assert sent(DRIFTED, T0) == ["firing"]
+    assert sent(calm, T0 + 60) == ["resolved"]
+    assert sent(DRIFTED, T0 + 120) == ["firing"]  # a new alert: the last one was closed
+    assert sent(calm, T0 + 180) == ["resolved"]
+    assert sent(calm, T0 + 240) == []
+    assert [b["status"] for b in webhook.bodies] == ["firing", "resolved"] * 2
 
 
 def test_rules_and_models_are_deduplicated_independently(store, webhook):
@@ -343,3 +359,69 @@ def test_events_are_kept_next_to_the_prediction_log_newest_first(database_url):
     reopened = PredictionLog(database_url)
     assert reopened.count() == 1  # both tables live in one database
     reopened.close()
+
+
+# -- issue 10: sample size, for:, resolution -----------------------------------------------
+
+
+def test_an_alert_fires_repeats_and_resolves_at_a_real_webhook(store, webhook):
+    rule = {"name": "drift", "signal": "dataset_drift", "threshold": 1.0}
+    alerter = _alerter(store, rules=[rule], webhook=webhook.url, cooldown_s=HOUR)
+    drifted, calm = {"dataset_drift": Measured(1.0, 500)}, {"dataset_drift": Measured(0.0, 500)}
+
+    def sent(signals, now):
+        return [(e.rule, e.status) for e in alerter.process(signals, "m", "4", now=now)]
+
+    assert sent(drifted, T0) == [("drift", "firing")]
+    assert sent(drifted, T0 + 60) == []  # still firing, inside the cool-down
+    assert sent(drifted, T0 + HOUR) == [("drift", "firing")]  # the reminder
+    assert sent({"dataset_drift": None}, T0 + HOUR + 60) == []  # not measured: still open
+    assert sent(calm, T0 + HOUR + 120) == [("drift", "resolved")]
+    assert sent(calm, T0 + HOUR + 180) == []  # resolved once
+
+    bodies = webhook.bodies
+    assert [(b["status"], b["fired_at"], b["sample"]) for b in bodies] == [
+        ("firing", T0, 500),
+        ("firing", T0 + HOUR, 500),
+        ("resolved", T0 + HOUR + 120, 500),
+    ]
+    assert bodies[-1]["message"] == (
+        "m version 4: resolved, dataset_drift 0 no longer crosses the threshold 1 (rule drift)"
+    )
+    stored = [(r.event.status, r.delivered) for r in store.history()]
+    assert stored == [("resolved", True), ("firing", True), ("firing", True)]
+
+
+def test_a_value_on_too_small_a_sample_neither_fires_nor_resolves(store, webhook):
+    rule = {"name": "slow", "signal": "p99_latency_ms", "threshold": 500}
+    alerter = _alerter(store, rules=[rule], webhook=webhook.url)
+
+    assert alerter.process({"p99_latency_ms": Measured(900.0, 99)}, "m", "1", now=T0) == []
+    (fired,) = alerter.process({"p99_latency_ms": Measured(900.0, 100)}, "m", "1", now=T0 + 1)
+    assert (fired.status, fired.sample) == ("firing", 100)
+    assert alerter.process({"p99_latency_ms": Measured(20.0, 3)}, "m", "1", now=T0 + 2) == []
+    assert [b["status"] for b in webhook.bodies] == ["firing"]
+
+
+def test_a_rule_with_for_fires_only_after_the_condition_held_that_long(store, webhook):
+    rule = {"name": "drop", "signal": "metric_drop", "metric": "f1", "threshold": 0.05}
+    alerter = _alerter(store, rules=[rule | {"for_s": 600}], webhook=webhook.url)
+    bad, good = {"metric_drop:f1": Measured(0.2, 80)}, {"metric_drop:f1": Measured(0.0, 80)}
+
+    assert alerter.process(bad, "m", "1", now=T0) == []  # pending
+    assert alerter.process(good, "m", "1", now=T0 + 300) == []  # cleared before 600 s
+    assert alerter.process(bad, "m", "1", now=T0 + 400) == []  # pending again, from here
+    assert alerter.process(bad, "m", "1", now=T0 + 900) == []  # 500 s < 600 s
+    (fired,) = alerter.process(bad, "m", "1", now=T0 + 1000)
+    assert fired.status == "firing"
+    assert [b["status"] for b in webhook.bodies] == ["firing"]
+    # Pending and cleared are stored, never sent, and not in the default history.
+    assert [r.event.status for r in store.history()] == ["firing"]
+    every = store.history(statuses=("firing", "resolved", "pending", "cleared"))
+    assert [r.event.status for r in every] == ["firing", "pending", "cleared", "pending"]
+
+
+def test_rule_minimum_samples_default_by_signal_and_can_be_set():
+    assert AlertRule(name="a", signal="p99_latency_ms", threshold=1).minimum == 100
+    assert AlertRule(name="a", signal="dataset_drift", threshold=1).minimum == 30
+    assert AlertRule(name="a", signal="error_rate", threshold=0.1, min_sample=5).minimum == 5

@@ -203,7 +203,8 @@ def test_oov_share_is_exact_on_a_tiny_example():
     assert profile["features"]["bio"]["oov_share"] == 0.0
     current = {"bio": np.array(["Fire, banana and apple!", "ice ice", None], dtype=object)}
 
-    result = compute_drift(profile, current, features, POLICY).features[0]
+    # Three documents: below the default minimum, so the test is asked to judge anyway.
+    result = compute_drift(profile, current, features, DriftSpec(min_rows=1)).features[0]
 
     # Words: fire banana and apple ice ice -> 2 of 6 outside {fire, and, ice}.
     assert result.stats["oov_share"] == pytest.approx(2 / 6)
@@ -250,7 +251,9 @@ def test_empty_window_gives_a_verdict_not_nan(window):
     assert document["drifted"] is False
     for feature in [*document["features"], document["prediction"]]:
         assert (feature["test"], feature["drifted"]) == ("none", False)
-        assert feature["detail"] == "no rows in the window"
+        assert feature["verdict"] == "not enough data"
+        assert feature["detail"] == "not enough data: 0 rows in the window, needs 30"
+    assert document["verdict"] == "not enough data"
 
 
 def test_all_missing_column_in_the_window_drifts_with_a_reason():
@@ -273,7 +276,7 @@ def test_all_missing_on_both_sides_does_not_drift():
     features = FeatureSet(numeric=["w"])
     profile = build_profile(pd.DataFrame({"w": [np.nan] * 50}), features)
 
-    report = compute_drift(profile, {"w": np.full(20, np.nan)}, features, POLICY)
+    report = compute_drift(profile, {"w": np.full(40, np.nan)}, features, POLICY)
 
     assert (report.features[0].test, report.features[0].drifted) == ("missing", False)
     as_json(report)
@@ -385,7 +388,9 @@ def test_drift_policy_defaults_are_evidentlys():
     assert (policy.numeric_test, policy.categorical_test) == ("auto", "auto")
     assert (policy.ks_pvalue, policy.chisquare_pvalue) == (0.05, 0.05)
     assert (policy.wasserstein, policy.jensenshannon, policy.psi) == (0.1, 0.1, 0.1)
-    assert (policy.small_reference, policy.share_of_drifted_features) == (1000, 0.5)
+    assert (policy.small_reference, policy.share_of_drifted_features) == (1000, 0.0)
+    assert (policy.correction, policy.dataset_pvalue) == ("benjamini-hochberg", 0.05)
+    assert (policy.min_rows, policy.domain_min_rows, policy.multivariate_alarm) == (30, 100, False)
     assert (policy.window.rows, policy.window.hours) == (10_000, None)
 
 
@@ -416,3 +421,106 @@ def test_drift_policy_reads_the_project_file():
 def test_drift_policy_errors_name_the_key(drift, match):
     with pytest.raises(SpecError, match=match):
         parse_spec(_raw(monitoring={"drift": drift}))
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def test_one_row_is_not_enough_data_not_drift():
+    # Issue 10: one request through the try-it page showed "6 of 6 features drifted".
+    profile = build_profile(frame(3000, seed=0), FEATURES, predictions=np.zeros(3000))
+
+    report = compute_drift(profile, frame(1, seed=1), FEATURES, POLICY, predictions=np.zeros(1))
+
+    document = as_json(report)
+    assert (document["verdict"], document["drifted"], document["share_drifted"]) == (
+        "not enough data",
+        False,
+        0.0,
+    )
+    for feature in [*document["features"], document["prediction"]]:
+        assert (feature["verdict"], feature["drifted"]) == ("not enough data", False)
+        assert (feature["sample"], feature["min_sample"]) == (1, 30)
+        assert feature["detail"] == "not enough data: 1 rows in the window, needs 30"
+
+
+def test_a_column_mostly_missing_is_not_enough_data():
+    profile = build_profile(frame(3000, seed=0), FEATURES)
+    window = frame(200, seed=1)
+    window.loc[10:, "hp"] = np.nan  # 10 values left
+
+    result = by_feature(compute_drift(profile, window, FEATURES, POLICY))["hp"]
+
+    assert (result.verdict, result.sample, result.min_sample) == ("not enough data", 10, 30)
+
+
+def test_unchanged_windows_rarely_alarm():
+    # Issue 10: on windows drawn from the training distribution a dataset alarm fired in
+    # every window of 1-50 rows and 97% of those of 100 rows.
+    features = FeatureSet(numeric=[f"x{i}" for i in range(6)])
+    rng = np.random.default_rng(0)
+    training = pd.DataFrame(rng.normal(0, 1, (3000, 6)), columns=features.numeric)
+    profile = build_profile(training, features)
+    alarms = {}
+    for size in (10, 50, 100, 200):
+        windows = [
+            pd.DataFrame(rng.normal(0, 1, (size, 6)), columns=features.numeric) for _ in range(40)
+        ]
+        alarms[size] = sum(compute_drift(profile, w, features, POLICY).drifted for w in windows)
+
+    # 5% of 40 is 2 on average; 4 allows for chance (before the fix: 40 of 40 at 10-100 rows).
+    assert all(count <= 4 for count in alarms.values()), alarms
+
+
+def test_a_half_sd_shift_in_two_of_six_features_is_caught():
+    features = FeatureSet(numeric=[f"x{i}" for i in range(6)])
+    rng = np.random.default_rng(1)
+    profile = build_profile(
+        pd.DataFrame(rng.normal(0, 1, (3000, 6)), columns=features.numeric), features
+    )
+    window = pd.DataFrame(rng.normal(0, 1, (1000, 6)), columns=features.numeric)
+    window[["x0", "x1"]] += 0.5
+
+    report = compute_drift(profile, window, features, POLICY)
+
+    assert report.drifted and report.verdict == "drift"
+    assert report.drifted_features == ["x0", "x1"]
+    assert all(f.adjusted_pvalue <= 0.05 for f in report.features if f.drifted)
+
+
+def test_a_test_that_drifts_alone_but_not_after_the_correction_does_not_drift():
+    features = FeatureSet(numeric=[f"x{i}" for i in range(10)])
+    rng = np.random.default_rng(3)
+    profile = build_profile(
+        pd.DataFrame(rng.normal(0, 1, (3000, 10)), columns=features.numeric), features
+    )
+    window = pd.DataFrame(rng.normal(0, 1, (300, 10)), columns=features.numeric)
+    window["x0"] += 0.14  # p about 0.02 alone: one in ten tests, not significant together
+    policy = DriftSpec(numeric_test="ks")
+
+    x0 = by_feature(compute_drift(profile, window, features, policy))["x0"]
+    uncorrected = by_feature(
+        compute_drift(profile, window, features, DriftSpec(numeric_test="ks", correction="none"))
+    )["x0"]
+
+    assert uncorrected.drifted and uncorrected.pvalue <= 0.05
+    assert not x0.drifted and x0.adjusted_pvalue > 0.05
+    assert "not significant over 10 tests (Benjamini–Hochberg" in x0.detail
+
+
+def test_values_near_the_float_limit_give_finite_scores():
+    # Issue 10: one row with every stat at 1e308 pushed every score to +Inf.
+    profile = build_profile(frame(3000, seed=0), FEATURES, predictions=np.zeros(3000))
+    window = frame(100, seed=1)
+    window.loc[0, "hp"] = 1e308
+    predictions = np.zeros(100)
+    predictions[:3] = [1e308, np.inf, -np.inf]
+
+    report = compute_drift(profile, window, FEATURES, POLICY, predictions=predictions)
+
+    hp = by_feature(report)["hp"]
+    assert math.isfinite(hp.score) and hp.stats["current_present"] == 100
+    assert all(v is None or math.isfinite(v) for v in hp.stats.values() if isinstance(v, float))
+    assert report.prediction.stats["current_present"] == 98  # inf and -inf are missing
+    assert math.isfinite(report.prediction.score)
+    as_json(report)

@@ -297,10 +297,10 @@ def test_opening_a_database_at_head_again_writes_nothing(database_url):
     assert _versions(database_url) == [head()]
 
 
-def test_the_feedback_history_is_the_head_today():
+def test_the_alert_status_is_the_head_today():
     # When a revision is added, this test changes with it: the upgrade test above then
     # runs every revision over a database of today's rows.
-    assert head() == "0003_feedback_history"
+    assert head() == "0004_alert_status"
 
 
 OPEN = textwrap.dedent(

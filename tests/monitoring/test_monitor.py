@@ -13,11 +13,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from sklearn import metrics as skm
 
+from champion.cli import run
 from champion.monitoring.log import Label, PredictionLog, Scored
 from champion.monitoring.monitor import MONITOR_ROLE, build_report, log_report, signals_of
 from champion.monitoring.report import render_html
+from champion.monitoring.store import feedback_table
 from champion.project.spec import DriftWindowSpec
 from champion.registry.tracking import ROLE_TAG, client
 from support.monitoring import STATS
@@ -133,7 +136,8 @@ def test_an_empty_log_gives_a_report_that_says_so(model, settings):
     # Every feature says why no test ran, with finite numbers.
     assert [f.feature for f in report.drift.features] == STATS
     for feature in report.drift.features:
-        assert (feature.test, feature.detail) == ("none", "no rows in the window")
+        assert (feature.test, feature.verdict) == ("none", "not enough data")
+        assert feature.detail == "not enough data: 0 rows in the window, needs 30"
         assert math.isfinite(feature.score) and not feature.drifted
     assert "0 logged rows compared with" in render_html(report)
     # Plain JSON, no NaN anywhere.
@@ -141,6 +145,7 @@ def test_an_empty_log_gives_a_report_that_says_so(model, settings):
     assert document["drift"]["rows_current"] == 0
     assert document["alarm"] is False
     assert signals_of(report) == {
+        "dataset_drift": None,
         "drift_share": None,
         "p99_latency_ms": None,
         "prediction_rate": None,
@@ -237,3 +242,81 @@ def test_log_report_records_a_monitor_run_with_its_artifacts(model, settings, tm
     document = json.loads((folder / "monitor_report.json").read_text())
     assert document == json.loads(json.dumps(report.as_dict()))
     assert document["drift"]["rows_current"] == 50
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def _store_bad_rows(url: str) -> None:
+    """Generation 4 as good rows with labels, then rows no server would log today: an
+    output without a label, an output that is no object, an input that is no number,
+    and labels that are not labels for a binary task."""
+    ids = _log(url, GENERATION_4, np.arange(len(GENERATION_4)) + 1_750_000_000.0, prefix="g4")
+    log = PredictionLog(url)
+    try:
+        for request_id, inputs, outputs in [
+            ("bad-output", {s: np.array([50.0]) for s in STATS}, [{"oops": 1}]),
+            ("not-an-object", {s: np.array([50.0]) for s in STATS}, ["garbage"]),
+            ("text-input", {s: np.array(["abc"], dtype=object) for s in STATS}, [{"label": "x"}]),
+        ]:
+            log.record(
+                Scored(
+                    request_id, 1_760_000_000.0, "legendary", "1", "champion", inputs, outputs, 1.0
+                )
+            )
+    finally:
+        log.close()
+    log = PredictionLog(url)
+    try:
+        log.add_feedback([Label(i, "True" if n % 3 else "False") for n, i in enumerate(ids)])
+    finally:
+        log.close()
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            feedback_table.update()
+            .where(feedback_table.c.request_id == ids[0])
+            .values(label=json.dumps({"a": 1}))
+        )
+    engine.dispose()
+
+
+def test_bad_stored_rows_are_reported_and_skipped_never_fail_the_report(model, settings):
+    # Issue 10: bad labels or rows in the store made every monitoring run fail.
+    _store_bad_rows(settings.prediction_log)
+
+    report = build_report(settings, "legendary", _policy(model, rows=10_000, min_labelled=1))
+
+    assert len(report.skipped) == 3
+    assert report.skipped[0].startswith("request g4-0 row 0: label must be a class label")
+    assert "request bad-output row 0: output {'oops': 1} has no 'label'" in report.skipped[1]
+    assert "request not-an-object row 0: output 'garbage'" in report.skipped[2]
+    (perf,) = report.performance
+    assert (perf.rows, perf.labelled) == (len(GENERATION_4) + 1, len(GENERATION_4) - 1)
+    hp = next(f for f in report.drift.features if f.feature == "hp")
+    assert hp.stats["current_missing_share"] == pytest.approx(1 / (len(GENERATION_4) + 1))
+    assert report.as_dict()["skipped_rows"] == 3
+    assert "3 stored row(s) or label(s) skipped" in render_html(report)
+
+
+def test_champion_monitor_never_exits_1_on_an_error(model, tmp_path, monkeypatch, capsys):
+    # Issue 10: a ValueError traceback and exit 1, the code that means drift.
+    url = f"sqlite:///{tmp_path / 'broken.db'}"
+    ids = _log(url, GENERATION_4.head(40), np.arange(40) + 1_750_000_000.0, prefix="g4")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # a label that is not even JSON
+        connection.execute(
+            feedback_table.insert().values(request_id=ids[0], row=0, label="{", ts=1.0)
+        )
+    engine.dispose()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", model.settings.tracking_uri)
+    monkeypatch.setenv("CHAMPION_PREDICTION_LOG", url)
+
+    code = run(
+        ["monitor", "-c", str(model.config), "--no-log-run", "--html", str(tmp_path / "r.html")]
+    )
+
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("Unavailable: monitoring failed: JSONDecodeError")
+    assert "Traceback" not in error and len(error.splitlines()) == 1

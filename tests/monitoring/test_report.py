@@ -38,8 +38,8 @@ def test_an_empty_window_renders_no_data_text():
     report = monitor_report(rows=0)
     page = render_html(report)
     assert "0 logged rows compared with 2000 training rows." in page
-    assert page.count("no rows in the window") == len(report.drift.features)
-    assert 'id="verdict">OK:' in page
+    assert page.count("not enough data: 0 rows in the window") == len(report.drift.features)
+    assert 'id="verdict">OK:\ndrift: not enough data (0 rows; each feature needs 30)' in page
 
 
 def test_a_report_without_a_window_has_no_plots():

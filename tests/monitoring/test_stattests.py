@@ -15,8 +15,11 @@ from champion.monitoring.stattests import (
     NORM_FLOOR,
     STATTESTS,
     NumericReference,
+    adjust_pvalues,
+    auc_pvalue,
     binned_psi,
     chisquare_test,
+    contingency_chisquare,
     jensenshannon_distance,
     ks_test,
     normalised_wasserstein,
@@ -261,3 +264,49 @@ def test_registry_categorical_tests_compute_the_plain_functions():
     assert STATTESTS["jensenshannon"].compute(reference, current).score == (
         jensenshannon_distance(reference, current)
     )
+
+
+# --------------------------------------------------------------------------- issue 10
+
+
+def test_contingency_chisquare_is_scipys_two_sample_test_when_cells_are_large():
+    reference = np.array([500.0, 300.0, 200.0])
+    current = np.array([40.0, 35.0, 25.0])
+
+    expected = stats.chi2_contingency(np.vstack([reference, current]), correction=False).pvalue
+
+    assert contingency_chisquare(reference, current) == pytest.approx(expected)
+
+
+def test_contingency_chisquare_pools_rare_categories():
+    # 30 current rows over 8 categories: most expected counts are under 5.
+    reference = np.array([400.0, 300.0, 100.0, 80.0, 50.0, 40.0, 20.0, 10.0])
+    current = np.array([12.0, 9.0, 3.0, 2.0, 2.0, 1.0, 1.0, 0.0])
+    pooled_reference = np.array([400.0, 300.0, 100.0 + 80.0 + 50.0 + 40.0 + 20.0 + 10.0])
+    pooled_current = np.array([12.0, 9.0, 3.0 + 2.0 + 2.0 + 1.0 + 1.0 + 0.0])
+
+    expected = stats.chi2_contingency(
+        np.vstack([pooled_reference, pooled_current]), correction=False
+    ).pvalue
+
+    assert contingency_chisquare(reference, current) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("method", ["bh", "bonferroni"])
+def test_adjusted_pvalues_match_scipy(method):
+    p = np.array([0.001, 0.04, 0.03, 0.5, 0.2, 0.012])
+
+    adjusted = adjust_pvalues(p, "benjamini-hochberg" if method == "bh" else "bonferroni")
+
+    if method == "bh":
+        assert adjusted == pytest.approx(stats.false_discovery_control(p, method="bh"))
+    else:
+        assert adjusted == pytest.approx(np.minimum(p * 6, 1.0))
+
+
+def test_auc_pvalue_is_the_mann_whitney_normal_approximation():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0, 1, 200), rng.normal(0.3, 1, 200)
+    u = stats.mannwhitneyu(b, a, alternative="greater", method="asymptotic", use_continuity=False)
+
+    assert auc_pvalue(u.statistic / (200 * 200), 200, 200) == pytest.approx(u.pvalue, rel=1e-6)

@@ -22,6 +22,7 @@ FAMILIES = {
     "champion_shadow_comparisons": "counter",
     "champion_drift_score": "gauge",
     "champion_feature_drifted": "gauge",
+    "champion_drift_verdict": "gauge",
     "champion_drift_share": "gauge",
     "champion_live_metric": "gauge",
     "champion_prediction_rate": "gauge",

@@ -34,11 +34,14 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
         policy = policy.model_copy(update={"alerts": alerts})
         monitor = ServerMonitor(settings, "legendary", policy, metrics)
         try:
-            metrics.answered, metrics.server_errors = 10, 5  # half the answers failed
+            metrics.answered, metrics.server_errors = 10, 5  # half failed, of only ten
             report = monitor.refresh()
             first = [body["rule"] for body in hook.bodies]
-            metrics.answered = 20  # ten more answers, no new error, and their rows logged
-            log_generation(settings.prediction_log, 8)
+            metrics.answered, metrics.server_errors = 210, 105  # 100 of 200 more failed
+            log_generation(settings.prediction_log, 8)  # rows logged: the monitor runs
+            monitor.refresh()
+            metrics.answered = 410  # 200 more answers, no new error
+            log_generation(settings.prediction_log, 7)
             monitor.refresh()
             stored = [event.rule for event in monitor.store.events()]
         finally:
@@ -46,15 +49,29 @@ def test_each_run_fires_one_event_per_crossed_rule_and_sets_the_gauges(model, tm
 
     assert monitor.report is not None and monitor.report.created_at >= report.created_at
     assert report.version == "1"
-    assert first == ["quiet", "errors"]
-    assert [body["rule"] for body in hook.bodies] == ["quiet", "errors", "quiet"]
-    assert sorted(stored) == ["errors", "quiet", "quiet"]
-    assert _sample(metrics, "champion_alerts_total", "quiet", "warning") == 2
-    assert _sample(metrics, "champion_alerts_total", "errors", "critical") == 1
+    assert first == ["quiet"]  # an error rate on ten answers is not enough data
+    assert [(body["rule"], body["status"]) for body in hook.bodies] == [
+        ("quiet", "firing"),
+        ("quiet", "firing"),
+        ("errors", "firing"),
+        ("quiet", "firing"),
+        ("errors", "resolved"),
+    ]
+    assert sorted(stored) == ["errors", "errors", "quiet", "quiet", "quiet"]
+    assert _sample(metrics, "champion_alerts_total", "quiet", "warning") == 3
+    assert _sample(metrics, "champion_alerts_total", "errors", "critical") == 1  # not resolved
     assert _sample(metrics, "champion_alert_active", "quiet", "warning") == 1
     assert _sample(metrics, "champion_alert_active", "errors", "critical") == 0
     assert _sample(metrics, "champion_alert_active", "slow", "warning") == 0
     assert metrics.registry.get_sample_value("champion_prediction_rate") == 0
+    verdicts = {
+        state: metrics.registry.get_sample_value(
+            "champion_drift_verdict", {"feature": "dataset", "verdict": state}
+        )
+        for state in ("drift", "ok", "not enough data")
+    }
+    assert verdicts == {s: float(s == report.drift.verdict) for s in verdicts}
+    assert report.drift.verdict != "not enough data"
 
 
 def test_without_answers_the_error_rate_is_not_measured(model, tmp_path):
@@ -93,8 +110,8 @@ def test_an_idle_server_does_no_monitoring_work(model, tmp_path):
             labelled = monitor.refresh()
             metrics.answered += 5  # health probes and scrapes: nothing new
             probed = monitor.refresh()
-            metrics.answered += 1  # a 5xx: its error rate is news
-            metrics.server_errors += 1
+            metrics.answered += 100  # a burst of 5xx: news, on enough answers to judge
+            metrics.server_errors += 100
             answered = monitor.refresh()
             log_generation(settings.prediction_log, 8)
             logged = monitor.refresh()

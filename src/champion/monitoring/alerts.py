@@ -6,7 +6,9 @@ elsewhere (drift report, live metrics, the prediction log) and handed over as a 
 of signal key → value; :class:`Alerter` turns them into :class:`AlertEvent` objects::
 
     signal key          value (measured over a window of logged predictions)   fires when
-    drift_share         share of features that drifted, in [0, 1]              >= threshold
+    dataset_drift       1 when the drift report's dataset verdict is drift,    >= threshold
+                        0 when it is not (None: not enough data)
+    drift_share         share of the judged features that drifted, in [0, 1]   >= threshold
     metric_drop:<m>     how much worse live metric <m> is than the version's   >= threshold
                         holdout value, in the metric's units (positive = worse,
                         whichever way the metric points), e.g. metric_drop:f1
@@ -27,14 +29,30 @@ What happens to an event, in order: it is logged on the ``champion.alerts`` logg
 one retry), and stored in the ``alerts`` table next to the prediction log
 (:class:`AlertStore`), delivered or not. Nothing about delivery ever raises.
 
-De-duplication and cool-down: a rule fires for a model at most once per
-``cooldown_s``, counted from the last time it fired (delivered or not; the store is the
-only state, so this holds across restarts). A value that stays crossed fires again
-once the cool-down has passed, as a reminder, like Prometheus Alertmanager's
-``repeat_interval``: an alert that goes silent while the problem persists is an alert
-that gets forgotten. A value that recovers and crosses again within the cool-down
-(flapping) does not fire again; after the cool-down it does. There is no "resolved"
-notification.
+Sample size: a value is a :class:`Measured` when its measurer knows how many
+observations it rests on (rows, labelled rows, answered requests). A rule judges it
+only on at least ``rule.minimum`` of them; below, the value is "not enough data": the
+rule neither fires nor resolves, whatever the number.
+
+The life of an alert, per rule and model, like Prometheus's (the store is the only
+state, so it holds across restarts and across ``champion monitor`` runs)::
+
+    inactive --crosses--> pending --crossed on every run for for_s--> firing
+    inactive --crosses, for_s = 0---------------------------------> firing
+    firing --measured on enough data, no longer crosses--> resolved (= inactive)
+
+- **firing**: logged, POSTed and stored with ``status="firing"``. While the value stays
+  crossed, it fires again every ``cooldown_s`` as a reminder (Alertmanager's
+  ``repeat_interval``: an alert that goes silent while the problem persists gets
+  forgotten).
+- **resolved**: a firing alert whose value is measured on enough data and no longer
+  crosses sends one event with ``status="resolved"`` (logged at INFO, POSTed, stored),
+  so a receiver can close what it opened. A value not measured (None, too small a
+  sample) resolves nothing.
+- **pending**: with ``for_s > 0`` a first crossing is stored as ``pending`` and sent
+  nowhere; the rule fires once the value has stayed crossed on every evaluation for
+  ``for_s`` seconds. A measured value that clears first ends it (``cleared``, stored
+  only): flapping that never lasts ``for_s`` never fires.
 
 Example::
 
@@ -61,7 +79,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -69,9 +87,30 @@ import sqlalchemy as sa
 from champion.monitoring.store import alerts_table, open_database
 from champion.project.spec import FALLING, AlertRule, AlertsSpec
 
+FIRING, RESOLVED, PENDING, CLEARED = "firing", "resolved", "pending", "cleared"
+#: What a receiver is sent and :meth:`AlertStore.history` returns by default.
+NOTIFIED = (FIRING, RESOLVED)
+
 log = logging.getLogger("champion.alerts")
 
 RETRY_DELAY = 0.5
+
+
+class Measured(float):
+    """A signal's value that knows its sample: ``Measured(0.62, sample=1200)`` is a
+    float everywhere (gauges, JSON, comparisons) and ``.sample`` is the number of
+    observations behind it. A plain float's sample is not known, and is taken as
+    enough."""
+
+    sample: int | None
+
+    def __new__(cls, value: float, sample: int | None = None) -> Measured:
+        measured = super().__new__(cls, value)
+        measured.sample = sample
+        return measured
+
+    def __reduce__(self):
+        return (Measured, (float(self), self.sample))
 
 
 # -- events and their evaluation -----------------------------------------------------------
@@ -89,6 +128,9 @@ class AlertEvent:
         model, version: the model it fired for (``version`` None: several versions).
         message: one line for a human.
         fired_at: seconds since the epoch.
+        status: ``firing`` or ``resolved`` (what a webhook receiver opens or closes;
+            the store also keeps ``pending`` and ``cleared``).
+        sample: the observations ``value`` rests on (None: not known).
     """
 
     rule: str
@@ -100,10 +142,12 @@ class AlertEvent:
     version: str | None
     message: str
     fired_at: float
+    status: str = FIRING
+    sample: int | None = None
 
     def as_dict(self) -> dict:
         """The event as JSON-ready data: exactly the webhook's body."""
-        return asdict(self)
+        return asdict(self) | {"value": float(self.value)}
 
 
 @dataclass(frozen=True)
@@ -128,21 +172,18 @@ def evaluate(
 
     Args:
         signals: signal key (:func:`signal_key`) → measured value. A key that is
-            missing, None, NaN or infinite was not measured and fires nothing.
+            missing, None, NaN or infinite was not measured and fires nothing; nor
+            does a :class:`Measured` value on fewer than ``rule.minimum`` observations.
         now: the events' ``fired_at``.
 
     No de-duplication here; :meth:`Alerter.process` applies it.
     """
     events = []
     for rule in rules:
-        raw = signals.get(rule.key)
-        # Infinity is no measurement either (and not JSON): it only comes from a
-        # division by an empty window.
-        if raw is None or not math.isfinite(value := float(raw)):
+        value = judged(signals, rule)
+        if value is None or not crosses(rule, value):
             continue
         falling = rule.signal in FALLING
-        if not (value <= rule.threshold if falling else value >= rule.threshold):
-            continue
         events.append(
             AlertEvent(
                 rule=rule.name,
@@ -154,9 +195,29 @@ def evaluate(
                 version=version,
                 message=_message(rule, value, model, version, falling),
                 fired_at=now,
+                sample=getattr(signals.get(rule.key), "sample", None),
             )
         )
     return events
+
+
+def judged(signals: Mapping[str, float | None], rule: AlertRule) -> float | None:
+    """``rule``'s value in ``signals`` when it can be judged: measured, finite, and on
+    at least ``rule.minimum`` observations when its sample is known; else None."""
+    raw = signals.get(rule.key)
+    # Infinity is no measurement either (and not JSON): it only comes from a division
+    # by an empty window.
+    if raw is None or not math.isfinite(value := float(raw)):
+        return None
+    sample = getattr(raw, "sample", None)
+    if sample is not None and sample < rule.minimum:
+        return None
+    return value
+
+
+def crosses(rule: AlertRule, value: float) -> bool:
+    """``value`` is on the bad side of ``rule.threshold``."""
+    return value <= rule.threshold if rule.signal in FALLING else value >= rule.threshold
 
 
 def _message(rule: AlertRule, value: float, model: str, version: str | None, falling: bool) -> str:
@@ -183,7 +244,7 @@ class AlertStore:
         self.engine = open_database(url)
 
     def record(self, event: AlertEvent, delivered: bool, error: str | None = None) -> int:
-        """Store ``event`` and how its delivery went. Returns the row's id."""
+        """Store ``event`` (any status) and how its delivery went. Returns the row's id."""
         row = event.as_dict() | {"delivered": delivered, "delivery_error": error}
         with self.engine.begin() as connection:
             result = connection.execute(alerts_table.insert().values(**row))
@@ -192,15 +253,38 @@ class AlertStore:
     def last_fired(self, rule: str, model: str) -> float | None:
         """When ``rule`` last fired for ``model`` (seconds since the epoch), or None."""
         c = alerts_table.c
-        query = sa.select(sa.func.max(c.fired_at)).where((c.rule == rule) & (c.model == model))
+        query = sa.select(sa.func.max(c.fired_at)).where(
+            (c.rule == rule) & (c.model == model) & (c.status == FIRING)
+        )
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one()
 
-    def history(self, model: str | None = None, since: float | None = None) -> list[AlertRecord]:
+    def state(self, rule: str, model: str) -> tuple[str, float] | None:
+        """The latest row of ``rule`` for ``model`` as (status, fired_at), or None: the
+        alert is firing, pending since then, or inactive (resolved, cleared, never)."""
+        c = alerts_table.c
+        query = (
+            sa.select(c.status, c.fired_at)
+            .where((c.rule == rule) & (c.model == model))
+            .order_by(c.fired_at.desc(), c.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return None if row is None else (row.status, row.fired_at)
+
+    def history(
+        self,
+        model: str | None = None,
+        since: float | None = None,
+        statuses: Iterable[str] = NOTIFIED,
+    ) -> list[AlertRecord]:
         """Stored events with their delivery, newest first; only ``model``'s, only
-        those fired at or after ``since``, when given."""
+        those fired at or after ``since``, only of ``statuses`` (default: firing and
+        resolved, what receivers get)."""
         c = alerts_table.c
         query = sa.select(alerts_table).order_by(c.fired_at.desc(), c.id.desc())
+        query = query.where(c.status.in_(list(statuses)))
         if model is not None:
             query = query.where(c.model == model)
         if since is not None:
@@ -220,6 +304,8 @@ class AlertStore:
                     version=r.version,
                     message=r.message,
                     fired_at=r.fired_at,
+                    status=r.status,
+                    sample=r.sample,
                 ),
                 delivered=bool(r.delivered),
                 delivery_error=r.delivery_error,
@@ -282,56 +368,130 @@ class Alerter:
         version: str | None,
         now: float | None = None,
     ) -> list[AlertEvent]:
-        """Fire the rules ``signals`` cross for ``model``, except those that fired for
-        it less than ``cooldown_s`` before ``now`` (default: the current time): the
-        spec's rules through :func:`evaluate`, then :meth:`fire`.
+        """Evaluate the spec's rules on ``signals`` for ``model`` at ``now`` (default:
+        the current time) through :func:`evaluate`, then :meth:`fire` what crosses and
+        resolve what cleared.
 
         Returns:
-            the events that fired (not those held back by the cool-down).
+            the events sent: firing ones (new, or reminders) and resolved ones.
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
         """
         now = time.time() if now is None else now
-        return self.fire(evaluate(signals, self.spec.rules, model, version, now), model, now)
+        crossed = evaluate(signals, self.spec.rules, model, version, now)
+        return self.fire(crossed, model, now, signals=signals, version=version)
 
-    def fire(self, crossed: Iterable[AlertEvent], model: str, now: float) -> list[AlertEvent]:
-        """Fire ``crossed`` (events :func:`evaluate` made for ``model`` at ``now``),
-        except those whose rule fired for ``model`` less than ``cooldown_s`` before.
+    def fire(
+        self,
+        crossed: Iterable[AlertEvent],
+        model: str,
+        now: float,
+        *,
+        signals: Mapping[str, float | None] | None = None,
+        version: str | None = None,
+    ) -> list[AlertEvent]:
+        """Move each rule's alert for ``model`` along its life (see the module
+        docstring): ``crossed`` (events :func:`evaluate` made at ``now``) fire, wait
+        out ``for_s`` or the cool-down; the spec's other rules whose value in
+        ``signals`` is judged (measured, on enough data) and does not cross resolve
+        (firing) or clear (pending). Without ``signals`` nothing resolves.
 
-        Each event that fires is logged, POSTed to the webhook (if any) and stored,
-        in that order; a delivery that fails is logged at ERROR and stored with
+        Each event sent is logged, POSTed to the webhook (if any) and stored, in that
+        order; a delivery that fails is logged at ERROR and stored with
         ``delivered=False`` and the error, and never raised.
 
         Returns:
-            the events that fired (not those held back by the cool-down).
+            the events sent (firing and resolved), in the order of the rules.
         Raises:
             sqlalchemy.exc.SQLAlchemyError: the store cannot be read or written.
         """
-        fired = []
+        rules = {rule.name: rule for rule in self.spec.rules}
+        crossed = list(crossed)
+        sent = []
         with self._lock:
             for event in crossed:
-                last = self.store.last_fired(event.rule, model)
-                if last is not None and now - last < self.spec.cooldown_s:
-                    self.logger.debug(
-                        "alert %s for %s held back: fired %.0f s ago, cool-down %g s",
-                        event.rule,
-                        model,
-                        now - last,
-                        self.spec.cooldown_s,
-                    )
-                    continue
-                level = logging.ERROR if event.severity == "critical" else logging.WARNING
-                self.logger.log(
-                    level,
-                    "alert %s: %s",
-                    event.rule,
-                    event.message,
-                    extra={"alert": event.as_dict()},
-                )
-                delivered, error = self._deliver(event)
-                self.store.record(event, delivered, error)
-                fired.append(event)
-        return fired
+                rule = rules.get(event.rule)
+                outcome = self._crossed(event, rule.for_s if rule else 0.0, model, now)
+                if outcome is not None:
+                    sent.append(outcome)
+            if signals is None:
+                return sent
+            still = {event.rule for event in crossed}
+            for rule in self.spec.rules:
+                value = judged(signals, rule)
+                if rule.name in still or value is None:
+                    continue  # crossing, or not enough data: neither resolves
+                sample = getattr(signals.get(rule.key), "sample", None)
+                outcome = self._cleared(rule, value, sample, model, version, now)
+                if outcome is not None:
+                    sent.append(outcome)
+        return sent
+
+    def _crossed(self, event: AlertEvent, for_s: float, model: str, now: float):
+        state = self.store.state(event.rule, model)
+        status, since = state if state is not None else (None, now)
+        if status == FIRING and now - since < self.spec.cooldown_s:
+            self.logger.debug(
+                "alert %s for %s held back: fired %.0f s ago, cool-down %g s",
+                event.rule,
+                model,
+                now - since,
+                self.spec.cooldown_s,
+            )
+            return None
+        if status != FIRING and for_s > 0:
+            if status != PENDING:
+                self.store.record(replace(event, status=PENDING), delivered=False)
+                return None
+            if now - since < for_s:
+                return None  # still pending: not yet crossed for for_s
+        return self._send(event)
+
+    def _cleared(
+        self,
+        rule: AlertRule,
+        value: float,
+        sample: int | None,
+        model: str,
+        version: str | None,
+        now: float,
+    ) -> AlertEvent | None:
+        state = self.store.state(rule.name, model)
+        status = None if state is None else state[0]
+        if status not in (FIRING, PENDING):
+            return None
+        of = f"{model} version {version}" if version is not None else model
+        event = AlertEvent(
+            rule=rule.name,
+            signal=rule.key,
+            severity=rule.severity,
+            value=value,
+            threshold=rule.threshold,
+            model=model,
+            version=version,
+            message=f"{of}: resolved, {rule.key} {value:g} no longer crosses "
+            f"the threshold {rule.threshold:g} (rule {rule.name})",
+            fired_at=now,
+            status=RESOLVED if status == FIRING else CLEARED,
+            sample=sample,
+        )
+        if status == PENDING:
+            self.store.record(event, delivered=False)  # never sent: nothing to close
+            return None
+        return self._send(event)
+
+    def _send(self, event: AlertEvent) -> AlertEvent:
+        """Log, deliver and store ``event``; returns it."""
+        if event.status == RESOLVED:
+            level = logging.INFO
+        else:
+            level = logging.ERROR if event.severity == "critical" else logging.WARNING
+        self.logger.log(
+            level, "alert %s: %s", event.rule, event.message, extra={"alert": event.as_dict()}
+        )
+        delivered, error = self._deliver(event)
+        self.store.record(event, delivered, error)
+        return event
 
     def _deliver(self, event: AlertEvent) -> tuple[bool, str | None]:
         """POST the event to the webhook: (delivered, error). Retries once after a

@@ -14,6 +14,7 @@ least ``min_labelled`` labelled rows.
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -24,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from champion import artifacts
+from champion.monitoring.alerts import Measured
 from champion.monitoring.drift import DriftReport, compute_drift
 from champion.monitoring.log import PredictionLog
-from champion.monitoring.performance import LivePerformance, live_performance
+from champion.monitoring.performance import LivePerformance, live_performance, usable_rows
 from champion.project.categories import canonical_category
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import MonitoringSpec
@@ -41,6 +43,7 @@ from champion.registry.versions import require_alias
 from champion.settings import Settings
 
 MONITOR_ROLE = "monitor"
+MAX_SKIPPED_SHOWN = 20  # reasons kept in the report; the count is always exact
 
 
 @dataclass
@@ -56,6 +59,8 @@ class MonitorReport:
         traffic: rows in the window per (arm, version).
         window: the champion version's rows the drift was measured on (for the plots).
         profile: the reference profile (for the HTML plots).
+        skipped: one line per stored row (or label) that could not be used and was
+            left out, so one bad row never fails a run.
     """
 
     model: str
@@ -74,6 +79,7 @@ class MonitorReport:
     window: pd.DataFrame | None = field(default=None, repr=False)
     profile: dict = field(default_factory=dict, repr=False)
     features: FeatureSet | None = field(default=None, repr=False)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
@@ -100,6 +106,8 @@ class MonitorReport:
             "primary_metric": self.primary_metric,
             "max_drop": self.max_drop,
             "degraded": [{"version": v, "arm": a, "drop": d} for v, a, d in self.degraded],
+            "skipped_rows": len(self.skipped),
+            "skipped": self.skipped[:MAX_SKIPPED_SHOWN],
         }
 
 
@@ -146,7 +154,7 @@ def build_report(
         references[version] = load_reference(settings, name, version, champion.run_id)
     reference = references[version]
     meta, profile, features = reference.meta, reference.profile, reference.features
-    window = _window(settings, name, policy)
+    window, skipped = usable_rows(_window(settings, name, policy), meta["task"])
     mine = window[(window["version"] == version) & (window["arm"] != "shadow")]
     # An empty window is a verdict too ("no rows"), never an error or a NaN.
     drift = compute_drift(
@@ -164,6 +172,7 @@ def build_report(
         positive_class=meta.get("positive_class"),
         tags=meta.get("tags"),
         holdout=holdout,
+        min_labelled=policy.performance.min_labelled,
     )
     primary = meta.get("primary_metric") or "f1"
     limits = policy.performance
@@ -193,26 +202,40 @@ def build_report(
         window=mine,
         profile=profile,
         features=features,
+        skipped=skipped,
     )
 
 
 def signals_of(report: MonitorReport) -> dict[str, float | None]:
-    """The alert signals a report measures (see :mod:`champion.monitoring.alerts`);
-    None where the window cannot tell (no rows, too few labels). ``error_rate`` is the
-    server's to measure: only answered requests reach the log."""
+    """The alert signals a report measures (see :mod:`champion.monitoring.alerts`), each
+    a :class:`~champion.monitoring.alerts.Measured` with its sample (rows, or labelled
+    rows for a metric drop); None where the window cannot tell (no rows, a drift
+    verdict of "not enough data"). ``error_rate`` is the server's to measure: only
+    answered requests reach the log."""
     window = report.window
     rows = 0 if window is None else len(window)
+    drift = report.drift
+    judged = drift.enough_data or (
+        drift.multivariate is not None and drift.multivariate.enough_data
+        and drift.multivariate.test != "none"
+    )  # fmt: skip
     signals: dict[str, float | None] = {
-        "drift_share": report.drift.share_drifted if report.drift.rows_current else None,
-        "p99_latency_ms": float(np.percentile(window["latency_ms"], 99)) if rows else None,
-        "prediction_rate": (
-            _prediction_rate(window, report.task, report.positive_class) if rows else None
-        ),
+        "dataset_drift": Measured(float(report.drifted), rows) if judged else None,
+        "drift_share": Measured(drift.share_drifted, rows) if drift.enough_data else None,
+        "p99_latency_ms": Measured(float(np.percentile(window["latency_ms"], 99)), rows)
+        if rows
+        else None,
+        "prediction_rate": None,
     }
+    if rows:
+        rate = _prediction_rate(window, report.task, report.positive_class)
+        signals["prediction_rate"] = None if rate is None else Measured(rate, rows)
     for perf in report.performance:
         mine = perf.version == report.version and perf.arm == "champion"
         if mine and perf.labelled >= report.min_labelled:
-            signals |= {f"metric_drop:{m}": d for m, d in perf.drops.items()}
+            signals |= {
+                f"metric_drop:{m}": Measured(d, perf.labelled) for m, d in perf.drops.items()
+            }
     return signals
 
 
@@ -281,15 +304,24 @@ def _column(rows: pd.DataFrame, column: str, features: FeatureSet) -> np.ndarray
     if column in features.numeric:
         return pd.to_numeric(rows[column], errors="coerce").to_numpy(dtype=float)
     values = rows[column].astype(object)
-    return values.where(values.notna(), None).to_numpy(dtype=object)
+    # A stored value that is no scalar (a list, an object) is no category: missing.
+    return np.array([v if _scalar(v) else None for v in values], dtype=object)
+
+
+def _scalar(value) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return False
+    return isinstance(value, str | int | float | bool | np.generic)
 
 
 def _predictions(rows: pd.DataFrame, task: str) -> np.ndarray | None:
     key = {"regression": "value", "multilabel": "predicted_tags"}.get(task, "label")
     values = [output.get(key) for output in rows["output"]]
     if task == "regression":
-        return np.asarray(values, dtype=float)
-    return np.asarray(values, dtype=object)
+        return np.asarray(values, dtype=float)  # usable_rows made them numbers or NaN
+    if task == "multilabel":
+        return np.asarray(values, dtype=object)
+    return np.asarray([v if _scalar(v) else None for v in values], dtype=object)
 
 
 def _holdout_metrics(settings: Settings, name: str, versions: set) -> dict:

@@ -4,6 +4,14 @@ model version and arm, and the drop against the version's own holdout metrics
 
 The metrics are :func:`champion.project.metrics.evaluate`'s, the ones training logs, so a live
 value and its holdout value are the same computation on different rows.
+
+Minimum sample: a version and arm with fewer than ``min_labelled`` labelled rows
+(``monitoring.performance.min_labelled``) has its metrics computed and shown, but its
+verdict is ``not enough data`` and it is never degraded.
+
+Rows already stored are not trusted: :func:`usable_rows` drops a row whose output is not
+what the task logs and unlabels a row whose label is not one for the task, each with a
+one-line reason, so one bad row is reported and skipped and never fails a run.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from champion.errors import ChampionError
+from champion.monitoring.log import normalize_label
 from champion.project.categories import canonical_category
 from champion.project.metrics import evaluate
 from champion.project.ranking import direction_of
@@ -31,6 +41,7 @@ class LivePerformance:
         holdout: the version's holdout metrics, for comparison.
         drops: metric → how much worse than on the holdout (positive = worse), for
             metrics both sides have.
+        min_labelled: the fewest labelled rows the verdict needs.
     """
 
     version: str
@@ -40,9 +51,20 @@ class LivePerformance:
     metrics: dict[str, float] = field(default_factory=dict)
     holdout: dict[str, float] = field(default_factory=dict)
     drops: dict[str, float] = field(default_factory=dict)
+    min_labelled: int = 1
+
+    @property
+    def enough_data(self) -> bool:
+        """At least ``min_labelled`` labelled rows: the metrics can be judged."""
+        return self.labelled >= self.min_labelled
+
+    @property
+    def verdict(self) -> str:
+        """``judged`` or ``not enough data`` (never degraded)."""
+        return "judged" if self.enough_data else "not enough data"
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return dict(self.__dict__) | {"verdict": self.verdict}
 
 
 def live_performance(
@@ -52,13 +74,16 @@ def live_performance(
     positive_class=None,
     tags: list[str] | None = None,
     holdout: dict[str, dict[str, float]] | None = None,
+    min_labelled: int = 1,
 ) -> list[LivePerformance]:
-    """Metrics per (version, arm) of ``window`` (a :meth:`PredictionLog.window` frame).
+    """Metrics per (version, arm) of ``window`` (a :meth:`PredictionLog.window` frame,
+    cleaned by :func:`usable_rows`).
 
     Args:
         positive_class: the binary task's positive class.
         tags: the multilabel task's tag names (the columns of its indicator matrix).
         holdout: version → its holdout metrics (from its training run).
+        min_labelled: the fewest labelled rows a verdict needs.
     """
     holdout = holdout or {}
     results = []
@@ -76,10 +101,92 @@ def live_performance(
         }
         results.append(
             LivePerformance(
-                str(version), str(arm), len(group), len(labelled), metrics, dict(reference), drops
+                str(version),
+                str(arm),
+                len(group),
+                len(labelled),
+                metrics,
+                dict(reference),
+                drops,
+                min_labelled,
             )
         )
     return results
+
+
+_OUTPUT_KEY = {"regression": "value", "multilabel": "predicted_tags"}
+
+
+def usable_rows(window: pd.DataFrame, task: str) -> tuple[pd.DataFrame, list[str]]:
+    """``window`` without the rows monitoring cannot use, and why, one line per row.
+
+    A row whose output is not an object with the task's key (``label``, ``value`` for
+    regression, ``predicted_tags`` for multilabel) is dropped; a regression value that
+    is not a finite number becomes NaN (missing, never a score); a label that is not
+    one for the task (:func:`~champion.monitoring.log.normalize_label`) is dropped,
+    keeping the row. Labels come back normalised.
+    """
+    if not len(window):
+        return window, []
+    key = _OUTPUT_KEY.get(task, "label")
+    problems: list[str] = []
+    keep = np.ones(len(window), dtype=bool)
+    outputs, labels = [], []
+    for i, (request, row, output, label) in enumerate(
+        zip(window["request_id"], window["row"], window["output"], window["label"], strict=True)
+    ):
+        where = f"request {request} row {row}"
+        if not isinstance(output, dict) or key not in output:
+            problems.append(f"{where}: output {_short(output)} has no {key!r}; row skipped")
+            keep[i] = False
+            outputs.append(output)
+            labels.append(None)
+            continue
+        if task == "regression":
+            output = {**output, "value": _finite_or_nan(output[key])}
+        elif "probabilities" in output and not _probabilities_ok(output["probabilities"]):
+            problems.append(
+                f"{where}: probabilities {_short(output['probabilities'])} are not finite "
+                "numbers by class; probabilities ignored"
+            )
+            output = {k: v for k, v in output.items() if k != "probabilities"}
+        elif task == "multilabel" and not isinstance(output[key], list):
+            problems.append(f"{where}: predicted_tags {_short(output[key])} is not a list")
+            keep[i] = False
+        outputs.append(output)
+        if label is not None:
+            try:
+                label = normalize_label(label, task)
+            except ChampionError as e:
+                problems.append(f"{where}: {e.message}; label ignored")
+                label = None
+        labels.append(label)
+    cleaned = window.copy()
+    cleaned["output"] = pd.Series(outputs, index=window.index, dtype=object)
+    cleaned["label"] = pd.Series(labels, index=window.index, dtype=object)
+    return cleaned[keep], problems
+
+
+def _probabilities_ok(probabilities) -> bool:
+    if not isinstance(probabilities, dict):
+        return False
+    return all(
+        isinstance(p, int | float) and not isinstance(p, bool) and math.isfinite(p)
+        for p in probabilities.values()
+    )
+
+
+def _finite_or_nan(value) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _drop(metric: str, holdout_value: float, live_value: float) -> float:
@@ -92,7 +199,11 @@ def _drop(metric: str, holdout_value: float, live_value: float) -> float:
 def _metrics(rows: pd.DataFrame, task: str, positive_class, tags) -> dict[str, float]:
     outputs = list(rows["output"])
     if task == "regression":
-        return evaluate(task, rows["label"].astype(float), [o["value"] for o in outputs])
+        values = np.array([o["value"] for o in outputs], dtype=float)
+        known = np.isfinite(values)  # a value that was not a finite number is missing
+        if not known.any():
+            return {}
+        return evaluate(task, rows["label"].astype(float)[known], values[known])
     if task == "multilabel":
         names = sorted(
             set(tags or [])

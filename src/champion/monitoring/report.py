@@ -25,6 +25,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: figures are only ever written to bytes
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 from champion.monitoring.monitor import MonitorReport
 from champion.templating import environment
@@ -45,6 +46,8 @@ class DriftRow:
     threshold: str
     drifted: bool
     detail: str
+    pvalue: str = "–"
+    verdict: str = "ok"
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class PerformanceRow:
     live: str
     holdout: str
     drop: str
+    verdict: str = "judged"
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,12 @@ def report_sections(report: MonitorReport) -> dict:
         "verdict": "ALARM" if report.alarm else "OK",
         "drifted_count": len(drift.drifted_features),
         "feature_count": len(drift.features),
+        "judged_count": drift.features_judged,
+        "drift_verdict": drift.verdict,
+        "min_rows": drift.min_rows,
+        "correction": f"{drift.correction} at p {drift.dataset_pvalue:g}",
+        "skipped_count": len(report.skipped),
+        "skipped": report.skipped[:5],
         "share": f"{drift.share_drifted:.2f}",
         "share_threshold": f"{drift.share_threshold:.2f}",
         "joint": _joint(report),
@@ -102,6 +112,8 @@ def report_sections(report: MonitorReport) -> dict:
                 short_number(f.threshold),
                 f.drifted,
                 f.detail,
+                short_number(f.adjusted_pvalue),
+                f.verdict,
             )
             for f in results
         ],
@@ -117,6 +129,7 @@ def report_sections(report: MonitorReport) -> dict:
                 _metrics(p.metrics),
                 _metrics(p.holdout, p.metrics),
                 _metrics(p.drops),
+                p.verdict,
             )
             for p in report.performance
         ],
@@ -186,7 +199,9 @@ def _numeric(axes, summary: dict, current) -> None:
         alpha=0.35,
     )
     if current is not None:
-        values = np.asarray(current, dtype=float)
+        # A stored value that is not a number is missing here too, as in the drift.
+        values = pd.to_numeric(pd.Series(current, dtype=object), errors="coerce")
+        values = values.to_numpy(dtype=float, na_value=np.nan)
         values = values[np.isfinite(values)]
         if values.size:
             low, high = min(edges[0], values.min()), max(edges[-1], values.max())

@@ -7,7 +7,8 @@ server's background monitoring both do.
     measure the signals   the report's, plus those the caller measured (the server's
                           error_rate), the caller's winning on a shared key
     evaluate the rules    once: every rule the signals cross now is in ``crossed``
-    fire                  cool-down, log, webhook, store (Alerter.fire): ``fired``
+    fire                  pending, cool-down, log, webhook, store; resolve what
+                          cleared (Alerter.fire): ``fired``
 
 and returns it all as a :class:`MonitoringRun`, for the caller to print (the CLI) or
 publish as gauges (the server). Rendering the HTML report and recording the run in
@@ -44,8 +45,9 @@ class MonitoringRun:
         signals: signal key → value the rules were evaluated on (None: not measured).
         crossed: an event for every rule the signals cross, cool-down or not (what
             is wrong now: the server's ``alert_active`` gauges).
-        fired: the events of ``crossed`` that were logged, delivered and stored (the
-            others were held back by the cool-down).
+        fired: the events that were logged, delivered and stored: those of
+            ``crossed`` not held back (by the cool-down or a rule's ``for_s``), and
+            ``status="resolved"`` ones for alerts that cleared.
         at: when the rules were evaluated (the events' ``fired_at``).
     """
 
@@ -86,5 +88,5 @@ def run_monitoring(
     measured = signals_of(report) | dict(signals or {})
     at = time.time() if now is None else now
     crossed = evaluate(measured, alerter.spec.rules, name, report.version, at)
-    fired = alerter.fire(crossed, name, at)
+    fired = alerter.fire(crossed, name, at, signals=measured, version=report.version)
     return MonitoringRun(report=report, signals=measured, crossed=crossed, fired=fired, at=at)

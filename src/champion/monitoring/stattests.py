@@ -40,6 +40,7 @@ from scipy import special, stats
 
 KS_EXACT_MAX = 10_000  # SciPy's ks_2samp is exact up to this many values per side
 NORM_FLOOR = 0.001  # Evidently's floor for the Wasserstein normaliser (constant reference)
+MIN_EXPECTED = 5  # Cochran's rule: the chi-square approximation needs 5 expected per cell
 
 
 class Score(NamedTuple):
@@ -221,6 +222,74 @@ def chisquare_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> 
     used = expected > 0
     statistic = float(np.sum((current_counts[used] - expected[used]) ** 2 / expected[used]))
     return _probability(stats.chi2.sf(statistic, reference_counts.size - 1))
+
+
+def contingency_chisquare(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:
+    """Two-sample chi-square p-value: are the two count vectors draws from one
+    distribution? Unlike :func:`chisquare_test`, which takes the reference shares as
+    exact, both sides are samples here, so a small reference does not inflate false
+    alarms. Categories whose expected count (on either side) is under
+    :data:`MIN_EXPECTED` are pooled, rarest first, so the chi-square approximation
+    holds on small windows. Fewer than two categories left, or an empty side, give 1.
+    """
+    reference = np.asarray(reference_counts, dtype=float)
+    current = np.asarray(current_counts, dtype=float)
+    total = reference + current
+    keep = total > 0
+    reference, current, total = reference[keep], current[keep], total[keep]
+    n_ref, n_cur = reference.sum(), current.sum()
+    if reference.size < 2 or n_ref == 0 or n_cur == 0:
+        return 1.0
+    smaller = min(n_ref, n_cur) / (n_ref + n_cur)  # expected = total * smaller, at least
+    order = np.argsort(total, kind="stable")
+    cells: list[tuple[float, float]] = []
+    pooled = [0.0, 0.0]
+    for i in order:
+        if total[i] * smaller < MIN_EXPECTED:  # ascending: the small cells come first
+            pooled = [pooled[0] + reference[i], pooled[1] + current[i]]
+        else:
+            cells.append((reference[i], current[i]))
+    if pooled[0] + pooled[1] > 0:
+        if (pooled[0] + pooled[1]) * smaller < MIN_EXPECTED and cells:
+            first = cells.pop(0)  # the smallest cell left takes the remainder
+            pooled = [pooled[0] + first[0], pooled[1] + first[1]]
+        cells.append((pooled[0], pooled[1]))
+    if len(cells) < 2:
+        return 1.0
+    table = np.array(cells, dtype=float).T
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / table.sum()
+    statistic = float(np.sum((table - expected) ** 2 / expected))
+    return _probability(stats.chi2.sf(statistic, len(cells) - 1))
+
+
+def auc_pvalue(auc: float, n_reference: int, n_current: int) -> float:
+    """One-sided p-value of a ROC AUC above 0.5 for a classifier that cannot tell the
+    sides apart: the AUC is then the Mann–Whitney statistic over ``n_reference * n_current``
+    pairs, about normal with mean 0.5 and variance ``(n1 + n2 + 1) / (12 n1 n2)``."""
+    if n_reference <= 0 or n_current <= 0:
+        return 1.0
+    spread = math.sqrt((n_reference + n_current + 1) / (12 * n_reference * n_current))
+    return _probability(stats.norm.sf((auc - 0.5) / spread))
+
+
+def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]:
+    """P-values adjusted for testing them all at once: ``benjamini-hochberg`` (the
+    false discovery rate; any one adjusted p-value <= alpha happens under no drift at
+    all with probability at most alpha, for independent or positively dependent
+    tests), ``bonferroni`` (times the number of tests; the same guarantee for any
+    dependence, less power), or ``none``. Same order as given; each in [0, 1]."""
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0 or method == "none":
+        return [float(v) for v in p]
+    if method == "bonferroni":
+        return [min(float(v) * m, 1.0) for v in p]
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    ranked = np.minimum.accumulate(ranked[::-1])[::-1]  # step-up: monotone from the top
+    adjusted = np.empty(m)
+    adjusted[order] = np.minimum(ranked, 1.0)
+    return [float(v) for v in adjusted]
 
 
 def z_test(reference_counts: np.ndarray, current_counts: np.ndarray) -> float:

@@ -128,6 +128,9 @@ alerts_table = sa.Table(
     sa.Column("fired_at", sa.Float, nullable=False),
     sa.Column("delivered", sa.Boolean, nullable=False),
     sa.Column("delivery_error", sa.Text, nullable=True),
+    # firing, resolved, pending or cleared (revision 0004_alert_status).
+    sa.Column("status", sa.String(16), nullable=False, server_default="firing"),
+    sa.Column("sample", sa.Integer, nullable=True),
     # The cool-down asks "when did this rule last fire for this model" on every run.
     sa.Index("alerts_rule_model_fired", "rule", "model", "fired_at"),
 )

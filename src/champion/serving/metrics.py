@@ -94,6 +94,14 @@ class ServerMetrics:
             ["feature"],
             **latest,
         )
+        self.drift_verdict = Gauge(
+            "champion_drift_verdict",
+            "1 for each feature's verdict in the last run (drift, ok, or not enough data: "
+            "too small a sample, never drift), 0 for the others; feature 'dataset' is the "
+            "window's verdict.",
+            ["feature", "verdict"],
+            **latest,
+        )
         self.drift_share = Gauge(
             "champion_drift_share", "Share of features drifted in the last run.", **latest
         )

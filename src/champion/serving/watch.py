@@ -25,7 +25,7 @@ import logging
 import math
 import threading
 
-from champion.monitoring.alerts import Alerter, AlertStore
+from champion.monitoring.alerts import Alerter, AlertStore, Measured
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.monitor import MonitorReport
 from champion.monitoring.run import run_monitoring
@@ -81,7 +81,8 @@ class ServerMonitor:
         # run, the next one still sees them.
         self._counts = counts
         for event in run.fired:
-            self.metrics.alerts.labels(event.rule, event.severity).inc()
+            if event.status == "firing":  # a resolved event is no new alert
+                self.metrics.alerts.labels(event.rule, event.severity).inc()
         crossed = {event.rule for event in run.crossed}
         for rule in self.policy.alerts.rules:
             self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in crossed)
@@ -103,13 +104,18 @@ class ServerMonitor:
         before_answered, before_errors = self._counts
         if answered == before_answered:
             return None
-        return (errors - before_errors) / (answered - before_answered)
+        answers = answered - before_answered
+        return Measured((errors - before_errors) / answers, answers)
 
     def _publish(self, report: MonitorReport, signals: dict) -> None:
         metrics = self.metrics
         for feature in report.drift.features:
             metrics.drift_score.labels(feature.feature, feature.test).set(feature.score)
             metrics.feature_drifted.labels(feature.feature).set(feature.drifted)
+        verdicts = [(f.feature, f.verdict) for f in report.drift.features]
+        for feature, verdict in [*verdicts, ("dataset", report.drift.verdict)]:
+            for state in ("drift", "ok", "not enough data"):
+                metrics.drift_verdict.labels(feature, state).set(verdict == state)
         metrics.drift_share.set(report.drift.share_drifted)
         for perf in report.performance:
             for metric, value in perf.metrics.items():
