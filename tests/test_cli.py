@@ -149,7 +149,7 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert "Traceback" not in result.stderr
     assert (
         "SpecError: project file" in result.stderr
-        and "nowhere.yaml' does not exist" in result.stderr
+        and "nowhere.yaml' (given with -c) does not exist" in result.stderr
     )
 
 

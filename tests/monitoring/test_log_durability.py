@@ -143,8 +143,7 @@ def test_past_the_retry_limit_the_batch_goes_to_the_dead_letter_and_replay_write
     assert _keys(database_url) == [("done-before", "champion")]
     monkeypatch.setenv("CHAMPION_PREDICTION_LOG", database_url)
     monkeypatch.chdir(tmp_path)
-    config = str(tmp_path / "champion.yaml")
-    assert run(["log", "replay", "-c", config]) == 0
+    assert run(["log", "replay"]) == 0  # no -c: the current folder, no project file
     assert deadletter.pending(folder) == []
     assert sorted(_keys(database_url)) == [
         ("at-close", "champion"),

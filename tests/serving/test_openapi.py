@@ -21,8 +21,6 @@ pytestmark = pytest.mark.integration
 NAME = "wine"  # the name conftest.wine_model registers
 MAX_ROWS = 20
 ST = Path(sys.executable).with_name("st")  # schemathesis's command line
-# Left out, each for a bug outside the serving layer (see the xfail tests below).
-KNOWN_BUGS = ["/dashboard"]
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +37,9 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(url, tmp_pat
     # Every check; the coverage phase (boundaries, wrong types, missing fields, methods
     # the document does not list) and a fixed number of fuzzed examples, from one seed.
     command = [str(ST), "run", f"{url}/openapi.json", "--checks", "all", "--seed", "7"]
-    command += ["--phases", "coverage,fuzzing", "--max-examples", "5", "--workers", "2"]
-    command += [f"--exclude-path={path}" for path in KNOWN_BUGS]
+    # One worker: hypothesis parses lambdas' source with ast, and CPython 3.11.7's
+    # parser is not thread-safe (SystemError "AST constructor recursion depth mismatch").
+    command += ["--phases", "coverage,fuzzing", "--max-examples", "5", "--workers", "1"]
     # 413 is how the server refuses more rows than its limit: a rejection like a 400.
     (tmp_path / "schemathesis.toml").write_text(
         "[checks.negative_data_rejection]\n"
@@ -49,7 +48,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(url, tmp_pat
     result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "No issues found" in result.stdout
-    assert "Selected: 8/10" in result.stdout  # every endpoint but the known bugs
+    assert "Selected: 10/10" in result.stdout  # every endpoint
 
 
 def test_the_document_lists_every_endpoint_with_its_bodies(url):
@@ -103,11 +102,6 @@ def _record(value: float) -> dict:
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="monitoring/report.py _numeric: np.linspace over [-max float, max float] "
-    "overflows, and axes.hist raises 'bins must increase monotonically' (a 500)",
-)
 def test_the_dashboard_survives_the_largest_finite_numbers(url):
     big = 1.7976931348623157e308
     assert httpx.post(f"{url}/predict", json=[_record(big), _record(-big)]).status_code == 200

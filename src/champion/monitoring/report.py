@@ -204,10 +204,16 @@ def _numeric(axes, summary: dict, current) -> None:
         values = values.to_numpy(dtype=float, na_value=np.nan)
         values = values[np.isfinite(values)]
         if values.size:
-            low, high = min(edges[0], values.min()), max(edges[-1], values.max())
-            bins = np.linspace(low, high, 30)
+            # The reference's range widened to the bulk of the window; a few extreme
+            # values are drawn in the end bins rather than stretching the axis (two
+            # values near ±1e308 would overflow it).
+            low, high = np.percentile(values, [1, 99], method="nearest")
+            low, high = min(edges[0], low), max(edges[-1], high)
+            with np.errstate(over="ignore"):
+                span = high - low
+            bins = np.linspace(low, high, 30) if np.isfinite(span) and span > 0 else edges
             axes.hist(
-                values,
+                np.clip(values, bins[0], bins[-1]),
                 bins=bins,
                 density=True,
                 histtype="step",

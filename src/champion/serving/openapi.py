@@ -369,21 +369,29 @@ def _answer(model: ServedModel) -> dict:
 
 
 def _feedback(model: ServedModel) -> dict:
+    """The ``/feedback`` body: labels that fit the model (its classes, a finite number,
+    or tags from its vocabulary unless named in ``new_tags``), as the route checks."""
     if model.task == "regression":
         label = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMERIC_STRING}]}
     elif model.task == "multilabel":
         label = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     else:
-        label = {"type": ["string", "number", "boolean"]}
-    item = {
-        "type": "object",
-        "properties": {
-            "request_id": {"type": "string", "minLength": 1},
-            "label": label,
-            "row": {"type": "integer", "minimum": 0},
-        },
-        "required": ["request_id", "label"],
+        # As the model spells its classes, and as text (the route also takes any case).
+        spellings = [_plain(c) for c in model.classes]
+        label = {"enum": list(dict.fromkeys([*spellings, *map(str, spellings)]))}
+    properties = {
+        "request_id": {"type": "string", "minLength": 1},
+        "label": label,
+        "row": {"type": "integer", "minimum": 0},
+        "replace": {"type": "boolean", "description": "Replace a different stored label."},
     }
+    if model.task == "multilabel":
+        properties["new_tags"] = {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "Tags the model does not know yet, named on purpose.",
+        }
+    item = {"type": "object", "properties": properties, "required": ["request_id", "label"]}
     return {
         "anyOf": [
             {**item, "properties": item["properties"] | {"feedback": False}},
@@ -391,7 +399,8 @@ def _feedback(model: ServedModel) -> dict:
             {
                 "type": "object",
                 "properties": {
-                    "feedback": {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]}
+                    "feedback": {"anyOf": [item, {"type": "array", "items": item, "minItems": 1}]},
+                    "replace": {"type": "boolean"},
                 },
                 "required": ["feedback"],
             },
