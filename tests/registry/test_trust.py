@@ -25,8 +25,10 @@ SKOPS = {
     "pickled_model": "model.skops",
     "skops_trusted_types": [
         "sklearn.pipeline.Pipeline",
-        "champion.transformers.X",
-        "builtins.slice",
+        "champion.transformers.OutlierCapper",
+        "champion.project.transformers.AsCategories",
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",
     ],
 }
 
@@ -51,6 +53,12 @@ def test_a_skops_model_within_the_allow_list_passes():
         ({"sklearn": {**SKOPS, "skops_trusted_types": ["posix.system"]}}, r"\['posix.system'\]"),
         ({"sklearn": {**SKOPS, "skops_trusted_types": ["builtins.eval"]}}, r"\['builtins.eval'\]"),
         ({"sklearn": {**SKOPS, "skops_trusted_types": ["sklearnx.Evil"]}}, "sklearnx.Evil"),
+        # Inside trusted packages, but a call the file would choose the arguments of:
+        # runstring runs any source; memmap creates or truncates any file.
+        ({"sklearn": {**SKOPS, "skops_trusted_types": ["numpy.testing.runstring"]}}, "runstring"),
+        ({"sklearn": {**SKOPS, "skops_trusted_types": ["numpy.memmap"]}}, "numpy.memmap"),
+        ({"sklearn": {**SKOPS, "skops_trusted_types": ["champion.cli.main"]}}, "champion.cli"),
+        ({"sklearn": {**SKOPS, "skops_trusted_types": ["sklearn.nothing.Here"]}}, "nothing"),
         (
             {"sklearn": SKOPS, "python_function": {"loader_module": "mlflow.pyfunc.model"}},
             "loads through 'mlflow.pyfunc.model'",
@@ -68,6 +76,10 @@ def test_a_skops_model_within_the_allow_list_passes():
         "foreign-module",
         "builtin-function",
         "lookalike-module",
+        "function-in-a-trusted-package",
+        "class-that-acts-when-built",
+        "champion-function",
+        "no-such-class",
         "pickled-python-model",
     ],
 )

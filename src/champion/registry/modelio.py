@@ -27,7 +27,7 @@ from sklearn.pipeline import Pipeline
 
 import champion
 from champion.errors import ModelUnavailable, SpecError
-from champion.registry.trust import TRUSTED_MODULES, foreign_types, trusted_payload
+from champion.registry.trust import TRUSTED_DESCRIPTION, foreign_types, trusted_payload
 
 MODEL_NAME = "model"
 INPUT_EXAMPLE_ROWS = 5
@@ -52,7 +52,7 @@ def trusted_types(pipeline: Pipeline) -> list[str]:
     if foreign:
         raise SpecError(
             f"the model holds types champion cannot vouch for when loading with skops: {foreign}; "
-            f"only {', '.join(m.rstrip('.') for m in TRUSTED_MODULES)} are trusted"
+            f"only {TRUSTED_DESCRIPTION} are trusted"
         )
     return sorted(needed)
 

@@ -13,11 +13,18 @@ MLmodel field               required
 ``sklearn.serialization``   ``skops`` (never ``pickle`` or ``cloudpickle``)
 ``_format``
 ``sklearn.pickled_model``   a file name inside the model's folder
-``sklearn.skops_trusted``   every type in a module of :data:`TRUSTED_MODULES`; from
-``_types``                  ``builtins``, classes only (``builtins.eval`` is a function)
+``sklearn.skops_trusted``   every type a scikit-learn estimator class (a
+``_types``                  ``BaseEstimator`` subclass) from sklearn, numpy, scipy or
+                            champion, or one of :data:`TRUSTED_DATA_TYPES`
 ``python_function``         loads through ``mlflow.sklearn`` (not a pickled
                             ``python_model``)
 ==========================  ==========================================================
+
+Why classes and not modules: skops builds a trusted name from the file's arguments, so
+a trusted *function* is a call the file chooses (``numpy.testing.runstring`` runs any
+source), and some classes act when built (``numpy.memmap`` creates or truncates a
+file). An estimator's constructor only stores its parameters (scikit-learn's contract),
+and the few other classes champion's models hold are listed by name.
 
 Code shipped with a model (``code_paths``) is never put on ``sys.path`` by champion's
 loader (:func:`champion.registry.modelio.load_pipeline`): champion's transformers come
@@ -26,13 +33,26 @@ from the installed champion package.
 
 from __future__ import annotations
 
-import builtins
+import importlib
 import posixpath
 from dataclasses import dataclass
 
 from champion.errors import ModelUnavailable
 
-TRUSTED_MODULES = ("sklearn.", "numpy.", "scipy.", "champion.", "builtins.", "collections.")
+TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "champion")
+# The classes besides estimators that champion's own models ask skops to trust (found
+# over every built-in candidate's logged model); each is data, rebuilt from its state.
+TRUSTED_DATA_TYPES = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.calibration._CalibratedClassifier",
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.tree._tree.Tree",
+    }
+)
+TRUSTED_DESCRIPTION = "estimator classes from sklearn, numpy, scipy or champion, and " + ", ".join(
+    sorted(TRUSTED_DATA_TYPES)
+)
 SKOPS = "skops"
 ALLOWED_FLAVOURS = {"sklearn", "python_function"}
 
@@ -52,12 +72,21 @@ def foreign_types(types: list[str]) -> list[str]:
 
 
 def _vouched_for(name: str) -> bool:
-    if not isinstance(name, str) or not name.startswith(TRUSTED_MODULES):
+    if not isinstance(name, str):
         return False
-    if name.startswith("builtins."):
-        # Functions such as eval, exec or open would reach a FunctionTransformer intact.
-        return isinstance(getattr(builtins, name.removeprefix("builtins."), None), type)
-    return True
+    if name in TRUSTED_DATA_TYPES:
+        return True
+    module, _, attribute = name.rpartition(".")
+    if module.split(".")[0] not in TRUSTED_PACKAGES:
+        return False
+    try:  # an installed package's module: importing it runs none of the model's code
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    # Imported here: scikit-learn is heavy, and only loading a model needs it.
+    from sklearn.base import BaseEstimator
+
+    return isinstance(found, type) and issubclass(found, BaseEstimator)
 
 
 def trusted_payload(flavors: dict | None, what: str) -> SkopsPayload:
@@ -97,7 +126,7 @@ def trusted_payload(flavors: dict | None, what: str) -> SkopsPayload:
     if foreign:
         raise refuse(
             f"it asks skops to trust types champion cannot vouch for: {foreign}; only "
-            f"classes from {', '.join(m.rstrip('.') for m in TRUSTED_MODULES)} are trusted"
+            f"{TRUSTED_DESCRIPTION} are trusted"
         )
     pyfunc = flavors.get("python_function")
     if pyfunc is not None and (pyfunc or {}).get("loader_module") != "mlflow.sklearn":
