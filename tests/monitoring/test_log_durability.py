@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -73,20 +74,24 @@ def test_a_reused_request_id_gets_a_key_that_keeps_it_and_no_row_is_lost(databas
     log = PredictionLog(database_url)
     for index in range(30):
         log.record(_scored(f"innocent-{index}"))
-    log.record(_scored("reused"))
+    first = _scored("reused")
+    log.record(first)
     log.record(_scored("reused"))  # the same batch
-    log.record(_scored("reused", arm="shadow"))  # another arm: its own key already
-    assert log.flush() == 33
+    log.record(replace(first, arm="shadow"))  # the first request's shadow: the same key
+    # Another request on the canary: a key of its own, since feedback names no arm.
+    log.record(_scored("reused", arm="canary"))
+    assert log.flush() == 34
     log.record(_scored("reused"))  # a later batch
     assert log.flush() == 1
     log.close()
     keys = _keys(database_url)
-    assert len(keys) == 34
+    assert len(keys) == 35
     assert [k for k in keys if k[0].startswith("reused")] == [
         ("reused", "champion"),
         ("reused~2", "champion"),
         ("reused", "shadow"),
-        ("reused~3", "champion"),
+        ("reused~3", "canary"),
+        ("reused~4", "champion"),
     ]
 
 

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import httpx
 import numpy as np
@@ -43,8 +44,9 @@ def _scored(request_id: str, rows: int = 1, ts: float | None = None, arm: str = 
 def test_predictions_and_labels_round_trip(database_url):
     log = PredictionLog(database_url)
     log.record(_scored("a", rows=2))
-    log.record(_scored("b"))
-    log.record(_scored("b", arm="shadow"))
+    b = _scored("b")
+    log.record(b)
+    log.record(replace(b, arm="shadow"))  # its shadow: the same request, the same time
     assert log.add_feedback([Label("a", "True", row=1), Label("b", "False")]) == 2
     window = log.window("m")
     log.close()

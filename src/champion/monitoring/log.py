@@ -189,7 +189,7 @@ class PredictionLog:
         self._buffer: list[Scored] = []
         self._buffered_rows = 0
         self._failures = 0  # failed writes in a row
-        self._next_free: dict[tuple[str, str], int] = {}  # see _distinct_keys
+        self._next_free: dict[str, int] = {}  # see _distinct_keys
         self._lock = threading.Lock()  # guards the buffer
         self._write_lock = threading.Lock()  # one writer at a time
         self._stop = threading.Event()
@@ -818,54 +818,75 @@ def _replace(connection: sa.Connection, pairs: list[tuple[Label, tuple[str, floa
 
 
 def _distinct_keys(
-    connection: sa.Connection, rows: list[dict], next_free: dict[tuple[str, str], int]
-) -> tuple[list[dict], dict[tuple[str, str], int]]:
-    """``rows`` to insert, each under a (request id, arm) key the log does not hold: a
-    reused id becomes ``ID~2``, ``ID~3``, ...; a row written already (same key, model
-    and time) is left out. Reads only; the insert's unique key catches a race with
-    another process, and the write is retried.
+    connection: sa.Connection, rows: list[dict], next_free: dict[str, int]
+) -> tuple[list[dict], dict[str, int]]:
+    """``rows`` to insert, each under a request id the log gives no other request: a
+    reused id becomes ``ID~2``, ``ID~3``, ...; a row written already (same key, arm,
+    model and time) is left out. Reads only; the insert's unique key catches a race
+    with another process, and the write is retried.
 
-    ``next_free``: (id, arm) → the suffix to try first, learnt from earlier writes, so
-    that a client that sends one id all day costs one lookup a row, not one per earlier
-    reuse. Returns the rows and what ``next_free`` learns once they are written.
+    A request is its client's id and its time: the arms of one request (the champion or
+    the canary, and the shadow) share one key, and a key is never shared by two
+    requests whatever their arms, since feedback names a key, not an arm.
+
+    ``next_free``: id → the suffix to try first, learnt from earlier writes, so that a
+    client that sends one id all day costs one lookup a row, not one per earlier reuse.
+    Returns the rows and what ``next_free`` learns once they are written.
     """
     p = predictions_table.c
-    taken: set[tuple[str, str]] = set()  # (key, arm)
+    owner: dict[str, float] = {}  # key → the time of the request that has it
+    taken_arms: set[tuple[str, str]] = set()  # (key, arm)
     looked: set[str] = set()
-    learnt: dict[tuple[str, str], int] = {}
+    learnt: dict[str, int] = {}
 
     def look(ids: set[str]) -> None:
         for chunk in _chunks(sorted(ids - looked), LOOKUP_BATCH):
-            query = sa.select(p.request_id, p.arm).where(p.request_id.in_(chunk))
+            query = sa.select(p.request_id, p.arm, p.ts).where(p.request_id.in_(chunk))
             for found in connection.execute(query):
-                taken.add((found.request_id, found.arm))
+                owner.setdefault(found.request_id, found.ts)
+                taken_arms.add((found.request_id, found.arm))
             looked.update(chunk)
 
     look({row["request_id"] for row in rows})
     written = _written_at(connection, rows)
+    at_time: dict[float, list[str]] = {}  # the keys logged (or given here) at a time
+    for (_, _, ts), keys in written.items():
+        at_time.setdefault(ts, []).extend(keys)
+
+    def keeps(key: str, base: str) -> bool:
+        """``key`` is ``base`` or ``base`` with a reuse suffix."""
+        suffix = key[len(base) + 1 :]
+        return key == base or (key.startswith(base + REUSED) and suffix.isdigit())
+
     fresh, reused = [], 0
     for row in rows:
         base, arm = row["request_id"], row["arm"]
-        if any(
-            key == base or key.startswith(base + REUSED)
-            for key in written.get((arm, row["model"], row["ts"]), ())
-        ):
+        if any(keeps(key, base) for key in written.get((arm, row["model"], row["ts"]), ())):
             continue  # this very row is written already
-        n = max(learnt.get((base, arm), 1), next_free.get((base, arm), 1))
+        # Another arm of this request (same id, same time) has a key: share it.
+        shared = [k for k in at_time.get(row["ts"], ()) if keeps(k, base)]
+        if shared and (shared[0], arm) not in taken_arms:
+            taken_arms.add((shared[0], arm))
+            fresh.append(row if shared[0] == base else {**row, "request_id": shared[0]})
+            continue
+        n = max(learnt.get(base, 1), next_free.get(base, 1))
         while True:
             key = base if n == 1 else f"{base}{REUSED}{n}"
             if key not in looked:  # a reused id: look its next candidates up at once
                 look({base if m == 1 else f"{base}{REUSED}{m}" for m in range(n, n + 16)})
-            if (key, arm) not in taken:
-                taken.add((key, arm))
+            free = key not in owner or (owner[key] == row["ts"] and (key, arm) not in taken_arms)
+            if free:
+                owner[key] = row["ts"]
+                taken_arms.add((key, arm))
+                at_time.setdefault(row["ts"], []).append(key)
                 fresh.append(row if n == 1 else {**row, "request_id": key})
-                learnt[base, arm] = n + 1
+                learnt[base] = n  # the next request with this id starts looking here
                 reused += n > 1
                 break
             n += 1
     if reused:
         log.warning("prediction log: %d reused request id(s) logged as ID%sN", reused, REUSED)
-    return fresh, {k: n for k, n in learnt.items() if n > 2}
+    return fresh, {k: n for k, n in learnt.items() if n > 1}
 
 
 def _written_at(connection: sa.Connection, rows: list[dict]) -> dict[tuple, list[str]]:
