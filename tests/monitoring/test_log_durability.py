@@ -127,6 +127,31 @@ def test_a_write_that_finds_the_database_locked_is_retried(tmp_path, monkeypatch
     assert _keys(f"sqlite:///{path}") == [("locked", "champion")]
 
 
+def test_a_full_buffer_never_waits_for_a_locked_database_and_loses_nothing(tmp_path, monkeypatch):
+    # Another process holds the write lock (a prune, a replay) past the busy timeout.
+    path = tmp_path / "predictions.db"
+    log = PredictionLog(f"sqlite:///{path}", max_buffered=4, flush_interval=0.05).start()
+    holder = sqlite3.connect(path)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        slowest = 0.0
+        for index in range(20):
+            started = time.perf_counter()
+            log.record(_scored(f"r{index}"))  # on the request's path: never waits
+            slowest = max(slowest, time.perf_counter() - started)
+        assert slowest < 1.0, slowest  # the busy timeout is 30 s
+        assert log.pending <= 4
+        assert log.dead_lettered == 20 - log.pending
+    finally:
+        holder.rollback()
+        holder.close()
+    log.close()
+    monkeypatch.setenv("CHAMPION_PREDICTION_LOG", f"sqlite:///{path}")
+    monkeypatch.chdir(tmp_path)
+    assert run(["log", "replay"]) == 0
+    assert sorted(k for k, _ in _keys(f"sqlite:///{path}")) == sorted(f"r{i}" for i in range(20))
+
+
 def test_past_the_retry_limit_the_batch_goes_to_the_dead_letter_and_replay_writes_it_once(
     database_url, tmp_path, monkeypatch
 ):

@@ -201,11 +201,20 @@ class PredictionLog:
     # -- writing ---------------------------------------------------------------------
 
     def record(self, scored: Scored) -> None:
-        """Buffer one request's predictions; write the buffer first if it is full (and
-        when that write fails, move the buffer to the dead letter). Never raises for
-        the database."""
+        """Buffer one request's predictions. When the buffer is full: with the
+        background writer running, this request's rows go to the dead letter (a local
+        file) at once; without it, the buffer is written first (and moved to the dead
+        letter if that fails). Never raises for the database, and with the writer
+        running never waits for it."""
         with self._lock:
             full = self._buffered_rows + scored.rows > self.max_buffered
+        if full and self._thread is not None and self._thread.is_alive():
+            # The writer is behind or failing (it is woken at half full): a write here
+            # would wait on the request's path for a database that may be locked for
+            # its whole busy timeout (30 s), so spill rather than wait.
+            self._wake.set()
+            self._spill(scored)
+            return
         if full:
             self._flush(evict=True)
         with self._lock:
@@ -278,6 +287,29 @@ class PredictionLog:
             self._to_dead_letter(refused, sum(s.rows for s in refused), forget=False)
         self.written += written
         return written
+
+    def _spill(self, scored: Scored) -> None:
+        """One request's rows to the dead letter, never through the buffer (which the
+        writer may be writing from); in memory over the bound if the disk fails too."""
+        try:
+            path = deadletter.write(self.dead_letter, [_row_of(scored)])
+        except OSError as e:
+            log.error(
+                "prediction log: %d rows kept in memory, dead letter failed: %s", scored.rows, e
+            )
+            with self._lock:
+                self._buffer.append(scored)
+                self._buffered_rows += scored.rows
+            return
+        with self._lock:
+            self.dead_lettered += scored.rows
+        log.error(
+            "prediction log: buffer full (%d rows) while the writer is behind; %d rows moved "
+            "to the dead letter %s; 'champion log replay' writes them to the log",
+            self.max_buffered,
+            scored.rows,
+            path,
+        )
 
     def _to_dead_letter(self, batch: list[Scored], rows: int, *, forget: bool = True) -> None:
         try:
