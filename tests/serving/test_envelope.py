@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from champion.serving.envelope import Envelope
+from champion.serving.envelope import MAX_REQUEST_ID, Envelope
 from champion.serving.metrics import ServerMetrics
 from support.serving import running
 
@@ -78,6 +78,18 @@ def test_the_route_and_the_client_see_one_and_the_same_id(served, given):
     assert response.json() == {"seen": sent[0]}
     if len(given) == 2:
         assert sent == ["second"]
+
+
+def test_a_request_id_longer_than_the_log_keeps_is_a_400_before_the_app_runs(served):
+    url, _ = served
+    long_id = "x" * (MAX_REQUEST_ID + 1)
+    response = httpx.post(f"{url}/echo", headers={"X-Request-ID": long_id})
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "X-Request-ID"
+    assert f"{MAX_REQUEST_ID + 1} characters" in response.json()["error"]["message"]
+    assert response.headers["x-request-id"] != long_id  # a fresh id, not the refused one
+    fits = "y" * MAX_REQUEST_ID
+    assert httpx.post(f"{url}/echo", headers={"X-Request-ID": fits}).json() == {"seen": fits}
 
 
 def test_a_route_that_names_who_answered_is_not_overwritten(served):

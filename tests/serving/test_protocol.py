@@ -148,6 +148,13 @@ BAD = [
         "dataframe_split.columns",
         r"names a column twice: \['hp', 'hp'\]",
     ),
+    (  # the same name as a number and as text: one column to a DataFrame
+        _json({"dataframe_split": {"columns": [1, "1"], "data": [[1, 2]]}}),
+        JSON,
+        400,
+        "dataframe_split.columns",
+        r"names a column twice: \[1, '1'\]",
+    ),
     (
         _json({"dataframe_split": {"columns": ["hp", "speed"], "data": [[1, 2], [3]]}}),
         JSON,
@@ -251,6 +258,7 @@ BAD = [
         "empty-object",
         "two-format-keys",
         "split-duplicated-columns",
+        "split-same-name-as-number-and-text",
         "split-ragged-rows",
         "split-without-data",
         "split-data-not-rows",

@@ -26,6 +26,9 @@ from champion.errors import RequestError
 from champion.serving.metrics import ServerMetrics
 
 REQUEST_ID_HEADER = "x-request-id"
+# A client's id is logged as it is, plus ``~N`` when reused: PostgreSQL's column takes
+# 128 characters, and a longer id would be refused by the log after it was answered.
+MAX_REQUEST_ID = 100
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
 BODY_TIMEOUT = 10.0
 CLIENT_CLOSED = 499  # nginx's "client closed request"
@@ -80,7 +83,8 @@ class Envelope:
         started = time.perf_counter()
         headers = dict(scope["headers"])  # the last of repeated headers wins
         given = headers.get(_REQUEST_ID)
-        request_id = given.decode("latin-1") if given else uuid.uuid4().hex
+        too_long = given is not None and len(given) > MAX_REQUEST_ID
+        request_id = given.decode("latin-1") if given and not too_long else uuid.uuid4().hex
         # Every request reaches the app with exactly one id, as a proxy would give it:
         # the routes read it from the headers, and the log, the body and the response
         # header all carry the same one. (The dict is shorter than the list only when
@@ -114,8 +118,12 @@ class Envelope:
 
         try:
             length = headers.get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.max_body_bytes:
-                await self._refuse(int(length), send_with_headers)
+            if too_long:
+                message = f"X-Request-ID is {len(given)} characters; at most {MAX_REQUEST_ID}"
+                await _refuse(RequestError(message, field="X-Request-ID"), send_with_headers)
+            elif length.isdigit() and int(length) > self.max_body_bytes:
+                message = f"the body is {length.decode()} bytes; the limit is {self.max_body_bytes}"
+                await _refuse(RequestError(message, field="body", status=413), send_with_headers)
             else:
                 await self.app(scope, self._limited(receive), send_with_headers)
         except ClientGone:
@@ -165,21 +173,18 @@ class Envelope:
 
         return receive_limited
 
-    async def _refuse(self, length: int, send) -> None:
-        error = RequestError(
-            f"the body is {length} bytes; the limit is {self.max_body_bytes}",
-            field="body",
-            status=413,
-        )
-        body = orjson.dumps(error.to_dict())
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+
+async def _refuse(error: RequestError, send) -> None:
+    """Answer ``error`` before the app sees the request (its body is never read)."""
+    body = orjson.dumps(error.to_dict())
+    await send(
+        {
+            "type": "http.response.start",
+            "status": error.http_status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

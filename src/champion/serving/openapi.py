@@ -33,15 +33,18 @@ NUMERIC_STRING = (
     r"^\s*[+-]?((\d+(_\d+)*(\.(\d+(_\d+)*)?)?|\.\d+(_\d+)*)([eE][+-]?\d+(_\d+)*)?"
     r"|[nN][aA][nN]|[iI][nN][fF]([iI][nN][iI][tT][yY])?)\s*$"
 )
+# A finite number as text, for a regression label (no nan or inf).
+FINITE_STRING = r"^\s*[+-]?((\d+(_\d+)*(\.(\d+(_\d+)*)?)?|\.\d+(_\d+)*)([eE][+-]?\d+(_\d+)*)?)\s*$"
 JSON, CSV = "application/json", "text/csv"
 ERROR_STATUSES = {
     400: "The body or a value cannot be used; `field` names the culprit.",
     404: "No logged prediction has this request id (and row).",
-    409: "The server keeps no prediction log.",
+    409: "The server keeps no prediction log, or (feedback) the row already has a different "
+    "label: send `replace: true` to change it.",
     413: "The body, or its number of rows, is over the server's limit.",
     415: "A content type the server does not read.",
     422: "No explainer answers in time for this model.",
-    503: "No model can answer yet.",
+    503: "No model can answer yet, or the prediction log cannot be written now: try again.",
 }
 
 
@@ -372,8 +375,10 @@ def _feedback(model: ServedModel) -> dict:
     """The ``/feedback`` body: labels that fit the model (its classes, a finite number,
     or tags from its vocabulary unless named in ``new_tags``), as the route checks."""
     if model.task == "regression":
-        label = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMERIC_STRING}]}
+        label = {"anyOf": [{"type": "number"}, {"type": "string", "pattern": FINITE_STRING}]}
     elif model.task == "multilabel":
+        # Tags from the model's vocabulary, or named in new_tags (which a schema cannot
+        # tie to the label): the route answers 400 for an unknown tag not named there.
         label = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     else:
         # As the model spells its classes, and as text (the route also takes any case).

@@ -273,7 +273,8 @@ def _from_split(value, limits: Limits, size: int) -> Rows:
             f"{where}.columns must be a list of column names", field=f"{where}.columns"
         )
     limits.check(len(data), len(names), size)
-    if len(set(names)) != len(names):
+    # As text: a column named 1 and one named "1" are the same column.
+    if len(set(map(str, names))) != len(names):
         raise RequestError(
             f"{where}.columns names a column twice: {names}", field=f"{where}.columns"
         )
