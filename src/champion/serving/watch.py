@@ -11,8 +11,11 @@ set in the background.
 An idle server does no monitoring work: a run first reads the log's mark (the newest
 prediction's id and the newest label's time: two index lookups) and this process's
 count of 5xx answers, and when neither moved since the last run it keeps the last
-report instead of building the same one again (no MLflow call, no window read, no
-alert evaluated: a cool-down-free rule does not fire again on old rows). Answers that
+report instead of building the same one again (no MLflow call, no window read). The
+alert rules still see the last run's signals (a local evaluation), as Prometheus
+evaluates on a clock and not on data: a pending alert's ``for_s`` runs out, and a
+firing one reminds once per cool-down. The error rate, measured on no new answers, is
+left out: an unmeasured rule neither fires nor resolves. Answers that
 log nothing and fail nothing (health probes, ``/metrics`` scrapes) are not news; they
 are still counted in the error rate of the next real run. The report stays as it
 was meanwhile: a time-bounded window is not shortened while nothing arrives, and a
@@ -24,8 +27,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 
-from champion.monitoring.alerts import Alerter, AlertStore, Measured
+from champion.monitoring.alerts import Alerter, AlertEvent, AlertStore, Measured, evaluate
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.monitor import MonitorReport
 from champion.monitoring.run import run_monitoring
@@ -54,6 +58,7 @@ class ServerMonitor:
         self._references: dict = {}  # version → its profile and holdout, downloaded once
         self._log = PredictionLog(settings.prediction_log)  # read for its mark only
         self._seen: tuple | None = None  # what the last completed run saw
+        self._signals: dict = {}  # the last run's signals, for the rules when idle
 
     def refresh(self) -> MonitorReport:
         """One monitoring run (blocking: call it in a thread), or the last report
@@ -68,6 +73,12 @@ class ServerMonitor:
         # Read before the run: what arrives during it makes the next run a real one.
         seen = (self._log.mark(), counts[1])
         if self.report is not None and seen == self._seen:
+            at = time.time()
+            signals = {k: v for k, v in self._signals.items() if k != "error_rate"}
+            version = self.report.version
+            crossed = evaluate(signals, self.policy.alerts.rules, self.name, version, at)
+            fired = self.alerter.fire(crossed, self.name, at, signals=signals, version=version)
+            self._account(crossed, fired)
             return self.report
         run = run_monitoring(
             self.settings,
@@ -80,15 +91,19 @@ class ServerMonitor:
         # Only a run that got this far consumes the answers it measured: after a failed
         # run, the next one still sees them.
         self._counts = counts
-        for event in run.fired:
+        self._account(run.crossed, run.fired)
+        self._publish(run.report, run.signals)
+        self.report, self._seen, self._signals = run.report, seen, dict(run.signals)
+        return run.report
+
+    def _account(self, crossed: list[AlertEvent], fired: list[AlertEvent]) -> None:
+        """The alert counters and gauges after the rules were evaluated."""
+        for event in fired:
             if event.status == "firing":  # a resolved event is no new alert
                 self.metrics.alerts.labels(event.rule, event.severity).inc()
-        crossed = {event.rule for event in run.crossed}
+        active = {event.rule for event in crossed}
         for rule in self.policy.alerts.rules:
-            self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in crossed)
-        self._publish(run.report, run.signals)
-        self.report, self._seen = run.report, seen
-        return run.report
+            self.metrics.alert_active.labels(rule.name, rule.severity).set(rule.name in active)
 
     def close(self) -> None:
         """Wait for a run in progress (a thread cannot be cancelled, and a run that
