@@ -172,3 +172,37 @@ def test_the_mark_moves_with_each_prediction_and_label_only(database_url):
     assert empty == (None, None)
     assert logged != empty and unchanged == logged
     assert labelled != logged and corrected != labelled
+
+
+def test_a_stored_row_or_label_that_cannot_be_read_is_skipped_not_fatal(database_url, caplog):
+    log = PredictionLog(database_url)
+    _fill(log, 3, rows=2)
+    log.add_feedback([Label("r0", "True")])
+    # Rows written by hand or by another tool, past the checks the server makes.
+    from champion.monitoring.store import feedback_table, predictions_table
+
+    with log.engine.begin() as connection:
+        bad = {"ts": T0 + 10, "model": "m", "version": "1", "arm": "champion", "latency_ms": 1.0}
+        connection.execute(
+            predictions_table.insert(),
+            [
+                {**bad, "request_id": "not-json", "rows": 1, "inputs": "{", "outputs": "[]"},
+                {
+                    **bad,
+                    "request_id": "short",
+                    "rows": 2,
+                    "inputs": '{"hp": [1]}',
+                    "outputs": "[1]",
+                },
+            ],
+        )
+        connection.execute(
+            feedback_table.update().where(feedback_table.c.request_id == "r0"),
+            {"label": "not json"},
+        )
+    window = log.window("m")
+    log.close()
+    assert window["request_id"].tolist() == ["r0", "r0", "r1", "r1", "r2", "r2"]
+    assert window["label"].isna().all()  # the unreadable label is dropped, not fatal
+    warnings = " ".join(r.getMessage() for r in caplog.records)
+    assert "not-json" in warnings and "short" in warnings and "label of r0" in warnings

@@ -579,7 +579,14 @@ class PredictionLog:
         for chunk in _chunks(request_ids, 500):
             query = sa.select(f.request_id, f.row, f.label).where(f.request_id.in_(chunk))
             for found in connection.execute(query):
-                labels[found.request_id, found.row] = json.loads(found.label)
+                try:
+                    labels[found.request_id, found.row] = json.loads(found.label)
+                except (TypeError, ValueError):  # written by hand or a foreign tool
+                    log.warning(
+                        "prediction log: the label of %s row %s is not JSON; skipped",
+                        found.request_id,
+                        found.row,
+                    )
         return labels
 
     def count(self) -> int:
@@ -962,9 +969,38 @@ def _plain(value):
     raise TypeError(f"cannot log a {type(value).__name__}")
 
 
+def _readable(requests) -> tuple[list, list[tuple[list, dict]]]:
+    """The requests whose stored inputs and outputs can be read (JSON, one value per
+    row), with them parsed; any other is skipped with a warning, never an error: one
+    bad row must not stop monitoring."""
+    kept, parsed = [], []
+    for request in requests:
+        try:
+            outputs, inputs = orjson.loads(request.outputs), orjson.loads(request.inputs)
+        except (TypeError, orjson.JSONDecodeError):
+            outputs, inputs = None, None
+        fits = (
+            isinstance(outputs, list)
+            and len(outputs) == request.rows
+            and isinstance(inputs, dict)
+            and all(isinstance(v, list) and len(v) == request.rows for v in inputs.values())
+        )
+        if not fits:
+            log.warning(
+                "prediction log: request %s (arm %s) cannot be read; skipped",
+                request.request_id,
+                request.arm,
+            )
+            continue
+        kept.append(request)
+        parsed.append((outputs, inputs))
+    return kept, parsed
+
+
 def _expand(requests, labels: dict) -> pd.DataFrame:
     """Logged requests as one DataFrame row per input row, oldest first; linear in the
     rows (each request's values are appended once, never copied again)."""
+    requests, parsed = _readable(requests)
     counts = np.array([r.rows for r in requests], dtype=np.int64)
     total = int(counts.sum())
     starts = np.cumsum(counts) - counts
@@ -981,9 +1017,9 @@ def _expand(requests, labels: dict) -> pd.DataFrame:
     outputs: list = []
     inputs: dict[str, list] = {}
     seen = 0
-    for request in requests:
-        outputs.extend(orjson.loads(request.outputs))
-        for column, values in orjson.loads(request.inputs).items():
+    for request, (request_outputs, request_inputs) in zip(requests, parsed, strict=True):
+        outputs.extend(request_outputs)
+        for column, values in request_inputs.items():
             if column not in inputs:  # a column new to this request: empty before it
                 inputs[column] = [None] * seen
             inputs[column].extend(values)
