@@ -528,7 +528,9 @@ def monitor(
     except Exception as e:
         # Exit 1 means drift to a scheduler: a failure must never read as one.
         logging.getLogger("champion.monitoring").debug("monitoring failed", exc_info=True)
-        raise Unavailable(f"monitoring failed: {type(e).__name__}: {e}") from e
+        # One line: SQLAlchemy, for one, appends a "Background on this error" line.
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise Unavailable(f"monitoring failed: {type(e).__name__}: {first}") from e
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:
