@@ -36,7 +36,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 from mlflow.tracking import MlflowClient
@@ -62,22 +62,32 @@ def liveness_tags() -> dict[str, str]:
 
 
 @contextmanager
-def heartbeat(mlflow_client: MlflowClient, run_id: str, every: float = HEARTBEAT) -> Iterator[None]:
-    """Refresh ``run_id``'s heartbeat tag every ``every`` seconds for the block."""
+def keep_refreshing(every: float, refresh: Callable[[], object]) -> Iterator[None]:
+    """Call ``refresh`` every ``every`` seconds in a background thread for the block,
+    and stop (waiting for a call in progress) when it ends. A failed call is skipped:
+    what is refreshed (a run's heartbeat, a lock's ticket) outlives several misses."""
     stop = threading.Event()
 
-    def beat() -> None:
+    def loop() -> None:
         while not stop.wait(every):
-            with suppress(Exception):  # a missed beat is one of ten before the run looks dead
-                mlflow_client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+            with suppress(Exception):
+                refresh()
 
-    thread = threading.Thread(target=beat, daemon=True)
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield
     finally:
         stop.set()
         thread.join()
+
+
+def heartbeat(mlflow_client: MlflowClient, run_id: str, every: float = HEARTBEAT):
+    """Refresh ``run_id``'s heartbeat tag every ``every`` seconds for the block (a
+    missed beat is one of ten before the run looks dead)."""
+    return keep_refreshing(
+        every, lambda: mlflow_client.set_tag(run_id, HEARTBEAT_TAG, f"{time.time():.0f}")
+    )
 
 
 def why_dead(tags: dict[str, str], *, now: float | None = None, stale: float = STALE) -> str | None:

@@ -30,14 +30,13 @@ A process stalled for longer than ``ttl`` (not dead, but not touching its ticket
 its claim; ``ttl`` is a minute so that only a frozen process comes near it.
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.registry.tracking``,
-``champion.registry.versions``.
+``champion.registry.versions``, ``champion.registry.liveness`` (its keep-alive thread).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -47,6 +46,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from champion.errors import ConflictError
+from champion.registry.liveness import keep_refreshing
 from champion.registry.tracking import client, translate_errors
 from champion.registry.versions import LOCK_TAG
 from champion.settings import Settings
@@ -89,15 +89,18 @@ def registry_lock(
     with translate_errors():
         ticket.take()
     try:
-        with translate_errors():
-            ticket.wait_turn(name, wait, poll)
-        yield
+        # Touched while waiting and holding (a missed touch is retried; the ttl allows
+        # three), and no longer once the block ends, before the ticket is given up.
+        with keep_refreshing(ticket.interval, ticket.touch):
+            with translate_errors():
+                ticket.wait_turn(name, wait, poll)
+            yield
     finally:
         ticket.release()
 
 
 class _Ticket:
-    """One caller's place in the queue of ``lock`` and the thread that keeps it alive."""
+    """One caller's place in the queue of ``lock``."""
 
     def __init__(self, mlflow_client: MlflowClient, lock: str, purpose: str, ttl: float):
         self.client = mlflow_client
@@ -106,14 +109,12 @@ class _Ticket:
         self.ttl_ms = ttl * 1000
         self.interval = ttl / 4
         self.version: int | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # The store's clock at our latest touch, and ours at the same moment: "now" on
         # the store's clock is the first plus the time elapsed on ours since the second.
         self._touched = (0, 0.0)
 
     def take(self) -> None:
-        """Create the lock model if needed, take a ticket and start touching it."""
+        """Create the lock model if needed and take a ticket."""
         try:
             self.client.create_registered_model(
                 self.lock,
@@ -129,13 +130,6 @@ class _Ticket:
         )
         self.version = int(version.version)
         self._touched = (version.last_updated_timestamp, time.monotonic())
-        self._thread = threading.Thread(target=self._keep_alive, daemon=True)
-        self._thread.start()
-
-    def _keep_alive(self) -> None:
-        while not self._stop.wait(self.interval):
-            with suppress(Exception):  # a missed touch is retried; the ttl allows three
-                self.touch()
 
     def touch(self) -> None:
         """Tell waiters that this ticket's process is alive."""
@@ -182,10 +176,7 @@ class _Ticket:
         return live
 
     def release(self) -> None:
-        """Stop touching the ticket and delete it: the next ticket holds the lock."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        """Delete the ticket: the next ticket holds the lock."""
         if self.version is not None:
             with suppress(MlflowException):  # already cleared as expired: nothing to give up
                 self.client.delete_model_version(self.lock, str(self.version))
