@@ -291,33 +291,17 @@ class PredictionLog:
     def _spill(self, scored: Scored) -> None:
         """One request's rows to the dead letter, never through the buffer (which the
         writer may be writing from); in memory over the bound if the disk fails too."""
-        try:
-            path = deadletter.write(self.dead_letter, [_row_of(scored)])
-        except OSError as e:
-            log.error(
-                "prediction log: %d rows kept in memory, dead letter failed: %s", scored.rows, e
-            )
+        why = f"buffer full ({self.max_buffered} rows) while the writer is behind"
+        if not self._keep_on_disk([scored], scored.rows, why):
             with self._lock:
                 self._buffer.append(scored)
                 self._buffered_rows += scored.rows
-            return
-        with self._lock:
-            self.dead_lettered += scored.rows
-        log.error(
-            "prediction log: buffer full (%d rows) while the writer is behind; %d rows moved "
-            "to the dead letter %s; 'champion log replay' writes them to the log",
-            self.max_buffered,
-            scored.rows,
-            path,
-        )
 
     def _to_dead_letter(self, batch: list[Scored], rows: int, *, forget: bool = True) -> None:
-        try:
-            path = deadletter.write(self.dead_letter, [_row_of(s) for s in batch])
-        except OSError as e:
-            # Neither the database nor the disk takes it: keep it in memory (over the
-            # bound) rather than lose it, and say so.
-            log.error("prediction log: %d rows kept in memory, dead letter failed: %s", rows, e)
+        """``batch`` (``rows`` rows) to the dead letter, then out of the buffer
+        (``forget``); if the disk fails too, it stays buffered (put back when taken
+        out already) rather than being lost."""
+        if not self._keep_on_disk(batch, rows, "the database would not take them"):
             if not forget:  # out of the buffer already: put them back
                 with self._lock:
                     self._buffer[:0] = batch
@@ -326,13 +310,25 @@ class PredictionLog:
         if forget:
             self._forget(batch, rows)
         self._failures = 0
-        self.dead_lettered += rows
+
+    def _keep_on_disk(self, batch: list[Scored], rows: int, why: str) -> bool:
+        """Write ``batch`` as one dead-letter file and say so; False (said too) when the
+        disk refuses it, and the caller keeps it in memory over the bound."""
+        try:
+            path = deadletter.write(self.dead_letter, [_row_of(s) for s in batch])
+        except OSError as e:
+            log.error("prediction log: %d rows kept in memory, dead letter failed: %s", rows, e)
+            return False
+        with self._lock:
+            self.dead_lettered += rows
         log.error(
-            "prediction log: %d rows moved to the dead letter %s; "
+            "prediction log: %s; %d rows moved to the dead letter %s; "
             "'champion log replay' writes them to the log",
+            why,
             rows,
             path,
         )
+        return True
 
     def _forget(self, batch: list[Scored], rows: int) -> None:
         """Drop ``batch`` (the buffer's head) from the buffer."""
