@@ -183,21 +183,8 @@ def evaluate(
         value = judged(signals, rule)
         if value is None or not crosses(rule, value):
             continue
-        falling = rule.signal in FALLING
-        events.append(
-            AlertEvent(
-                rule=rule.name,
-                signal=rule.key,
-                severity=rule.severity,
-                value=value,
-                threshold=rule.threshold,
-                model=model,
-                version=version,
-                message=_message(rule, value, model, version, falling),
-                fired_at=now,
-                sample=getattr(signals.get(rule.key), "sample", None),
-            )
-        )
+        sample = getattr(signals.get(rule.key), "sample", None)
+        events.append(_event(rule, value, sample, model, version, now))
     return events
 
 
@@ -220,11 +207,42 @@ def crosses(rule: AlertRule, value: float) -> bool:
     return value <= rule.threshold if rule.signal in FALLING else value >= rule.threshold
 
 
-def _message(rule: AlertRule, value: float, model: str, version: str | None, falling: bool) -> str:
-    what = f"live {rule.metric} dropped by" if rule.signal == "metric_drop" else rule.signal
-    where = "at or below" if falling else "at or above"
+def _event(
+    rule: AlertRule,
+    value: float,
+    sample: int | None,
+    model: str,
+    version: str | None,
+    now: float,
+    status: str = FIRING,
+) -> AlertEvent:
+    """``rule``'s event for ``model`` at ``value``, with the message its status says:
+    the threshold crossed, or (resolved, cleared) no longer crossed."""
     of = f"{model} version {version}" if version is not None else model
-    return f"{of}: {what} {value:g}, {where} the threshold {rule.threshold:g} (rule {rule.name})"
+    if status in (RESOLVED, CLEARED):
+        message = (
+            f"{of}: resolved, {rule.key} {value:g} no longer crosses "
+            f"the threshold {rule.threshold:g} (rule {rule.name})"
+        )
+    else:
+        what = f"live {rule.metric} dropped by" if rule.signal == "metric_drop" else rule.signal
+        where = "at or below" if rule.signal in FALLING else "at or above"
+        message = (
+            f"{of}: {what} {value:g}, {where} the threshold {rule.threshold:g} (rule {rule.name})"
+        )
+    return AlertEvent(
+        rule=rule.name,
+        signal=rule.key,
+        severity=rule.severity,
+        value=value,
+        threshold=rule.threshold,
+        model=model,
+        version=version,
+        message=message,
+        fired_at=now,
+        status=status,
+        sample=sample,
+    )
 
 
 # -- the store ------------------------------------------------------------------------------
@@ -460,21 +478,8 @@ class Alerter:
         status = None if state is None else state[0]
         if status not in (FIRING, PENDING):
             return None
-        of = f"{model} version {version}" if version is not None else model
-        event = AlertEvent(
-            rule=rule.name,
-            signal=rule.key,
-            severity=rule.severity,
-            value=value,
-            threshold=rule.threshold,
-            model=model,
-            version=version,
-            message=f"{of}: resolved, {rule.key} {value:g} no longer crosses "
-            f"the threshold {rule.threshold:g} (rule {rule.name})",
-            fired_at=now,
-            status=RESOLVED if status == FIRING else CLEARED,
-            sample=sample,
-        )
+        cleared = RESOLVED if status == FIRING else CLEARED
+        event = _event(rule, value, sample, model, version, now, cleared)
         if status == PENDING:
             self.store.record(event, delivered=False)  # never sent: nothing to close
             return None
