@@ -157,10 +157,9 @@ def build_report(
     # Drift is the champion's answered rows: the window's rows are counted among them
     # alone (a shadow or canary sharing the traffic must not shrink it). Live
     # performance is per version and arm, over all of the log's recent rows.
-    window, skipped = usable_rows(_window(settings, name, policy), meta["task"])
-    mine, skipped_mine = usable_rows(
-        _window(settings, name, policy, version=version, arm="champion"), meta["task"]
-    )
+    everyone, champions = _windows(settings, name, policy, version)
+    window, skipped = usable_rows(everyone, meta["task"])
+    mine, skipped_mine = usable_rows(champions, meta["task"])
     # An empty window is a verdict too ("no rows"), never an error or a NaN.
     drift = compute_drift(
         profile,
@@ -289,21 +288,20 @@ def log_report(settings: Settings, report: MonitorReport, html: str) -> str:
     return run.info.run_id
 
 
-def _window(
-    settings: Settings,
-    name: str,
-    policy: MonitoringSpec,
-    *,
-    version: str | None = None,
-    arm: str | None = None,
-) -> pd.DataFrame:
-    """The policy's window of ``name``'s log: its last rows (of that version and arm
-    when given), within its hours."""
+def _windows(
+    settings: Settings, name: str, policy: MonitoringSpec, version: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The policy's window of ``name``'s log (its last rows within its hours), twice
+    from one open log: over every version and arm, and over ``version``'s champion
+    arm alone."""
     window = policy.drift.window
     since = time.time() - window.hours * 3600 if window.hours else None
     log = PredictionLog(settings.prediction_log)
     try:
-        return log.window(name, version=version, arm=arm, since=since, last=window.rows)
+        return (
+            log.window(name, since=since, last=window.rows),
+            log.window(name, version=version, arm="champion", since=since, last=window.rows),
+        )
     finally:
         log.close()
 
