@@ -127,11 +127,13 @@ def test_requests_logged_at_the_same_time_are_cut_in_the_order_they_were_written
 
 
 def _seconds_to_read(log: PredictionLog) -> float:
+    """CPU seconds of this process to read the window (the best of five): what the
+    other test worker does on the shared cores changes wall time, not this."""
     best = float("inf")
-    for _ in range(3):  # the best of three: the machine is shared
-        start = time.perf_counter()
+    for _ in range(5):
+        start = time.process_time()
         log.window("m")
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return best
 
 
