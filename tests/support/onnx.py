@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
+from champion.onnx.runtime import CompiledModel, columns_of
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs
 from champion.project.spec import CandidateSpec, PreprocessingSpec
-from champion.serving.onnx.runtime import CompiledModel, columns_of
 from champion.training.train import build_pipeline
 
 # The compiled graph computes in double like scikit-learn: it agrees far more tightly

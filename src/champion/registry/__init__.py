@@ -27,6 +27,7 @@ module        job                                                        heavy i
 code; only ``promote`` (and ``modelio``, for training) pays for them. Keep it so: a module in
 the "none" rows must not import ``champion.project`` beyond ``spec`` and ``ranking``.
 
-May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts`` and
-``champion.project``. Never training, serving or monitoring.
+May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,
+``champion.project`` and ``champion.onnx`` (the compiler, imported only when a version is
+compiled). Never training, serving or monitoring.
 """

@@ -10,13 +10,13 @@ Layers, from the wire inwards (MLServer's split: thin endpoints over a data plan
   (``watch.py``: one monitoring run published to Prometheus).
 - ``deployment.py``: the arms (champion, canary, shadow), routing and hot reload.
 - ``model.py``: one loaded version (checking, predicting, explaining); ``inputs.py``:
-  rows to model inputs; ``onnx/``: the pipeline compiled to a verified ONNX graph.
+  rows to model inputs (the ONNX graph itself is ``champion.onnx``).
 - ``metrics.py``: Prometheus; ``page.py``: the try-it page; ``runner.py``: uvicorn,
   worker processes and the claim on the port; ``openapi.py``: the OpenAPI document,
   written for the model served.
 
 May import: everything below it (``champion.errors``, ``settings``, ``artifacts``,
-``templating``, ``project``, ``registry``, ``training.explain`` for ``/explain``,
+``templating``, ``project``, ``onnx``, ``registry``, ``training.explain`` for ``/explain``,
 ``monitoring``).
 Nothing imports serving but the CLI and the demo. Only ``app.py``, ``envelope.py`` and
 ``runner.py`` know the web framework.

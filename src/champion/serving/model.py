@@ -31,7 +31,7 @@ from champion.settings import Settings
 from champion.training.explain import NoFastExplainer, shap_values
 
 if TYPE_CHECKING:  # importing skl2onnx and onnx costs a second; only when compiling
-    from champion.serving.onnx.runtime import CompiledModel
+    from champion.onnx.runtime import CompiledModel
 
 log = logging.getLogger("champion.serving")
 
@@ -238,7 +238,7 @@ def load_served_model(
 
 def _compiled(model: ServedModel, inference: str) -> ServedModel:
     """``model`` with its pipeline compiled to ONNX, or unchanged with the reason."""
-    from champion.serving.onnx.compile import NotCompilable, compile_pipeline
+    from champion.onnx.compile import NotCompilable, compile_pipeline
 
     try:
         compiled = compile_pipeline(

@@ -13,12 +13,12 @@ from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
+from champion.onnx.converters import TABLE, Conversion, conversion_for
+from champion.onnx.graph import classifier_shape
+from champion.onnx.linear import svc
 from champion.project.candidates import BUILTIN, make_estimator
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs
 from champion.project.spec import CandidateSpec, PreprocessingSpec
-from champion.serving.onnx.converters import TABLE, Conversion, conversion_for
-from champion.serving.onnx.graph import classifier_shape
-from champion.serving.onnx.linear import svc
 
 TASKS = ["binary", "multiclass", "regression", "multilabel"]
 

@@ -6,7 +6,7 @@ decision (or the constant of a tag that never varied in training) is thresholded
 scikit-learn does; a one-vs-rest model that is not multilabel is left to skl2onnx's
 converter.
 
-Imports of champion: :mod:`~champion.serving.onnx.graph` only.
+Imports of champion: :mod:`~champion.onnx.graph` only.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import is_classifier
 
-from champion.serving.onnx.graph import INT64, Graph, converter, double_output
+from champion.onnx.graph import INT64, Graph, converter, double_output
 
 
 @converter

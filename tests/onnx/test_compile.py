@@ -12,11 +12,11 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import Pipeline
 
+from champion.onnx.compile import NotCompilable, compile_pipeline
+from champion.onnx.runtime import columns_of
 from champion.project.candidates import make_estimator
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs
 from champion.project.spec import CandidateSpec, PreprocessingSpec
-from champion.serving.onnx.compile import NotCompilable, compile_pipeline
-from champion.serving.onnx.runtime import columns_of
 from support.onnx import assert_same_answers, awkward, fitted, holdout_of, synthetic, trained
 
 BUILT_IN = [

@@ -8,14 +8,14 @@ dual sums are written with plain operators. An SVC answers its ``decision_functi
 (what CalibratedClassifierCV, champion's ``svm`` classifier, reads) and its label by
 libsvm's vote.
 
-Imports of champion: :mod:`~champion.serving.onnx.graph` only.
+Imports of champion: :mod:`~champion.onnx.graph` only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from champion.serving.onnx.graph import DOUBLE, INT64, Graph, converter, label_keys
+from champion.onnx.graph import DOUBLE, INT64, Graph, converter, label_keys
 
 
 def _svm_kernel(g: Graph, x: str) -> str:

@@ -8,8 +8,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
-from champion.serving.onnx.compile import NotCompilable, compile_pipeline
-from champion.serving.onnx.runtime import columns_of
+from champion.onnx.compile import NotCompilable, compile_pipeline
+from champion.onnx.runtime import columns_of
 from support.onnx import assert_same_answers, awkward, fitted, synthetic
 
 

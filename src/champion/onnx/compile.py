@@ -2,7 +2,7 @@
 
 :func:`compile_pipeline` converts the whole Pipeline (the ``ColumnTransformer``
 preprocessing and the estimator) with skl2onnx, passing it champion's converters from
-:mod:`~champion.serving.onnx.converters` per call (nothing is registered globally).
+:mod:`~champion.onnx.converters` per call (nothing is registered globally).
 It then runs the graph and the Pipeline side by side on rows the caller supplies (the
 holdout), plus a row with every value missing and one with unseen categories, and
 keeps the graph only if both answer the same:
@@ -35,13 +35,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
+from champion.onnx.converters import conversion_for, skl2onnx_arguments
+from champion.onnx.graph import TARGET_OPSET, NotCompilable, label_keys
+from champion.onnx.preprocessing import UNSEEN_CATEGORY, text_options, unfaithful
+from champion.onnx.runtime import CompiledModel, InputColumn, Plan, columns_of
+from champion.onnx.trees import TREE_CLASSIFIERS, TREE_ENSEMBLE_OPSET
 from champion.project.features import FeatureSet
 from champion.project.transformers import AsCategories, TextColumn
-from champion.serving.onnx.converters import conversion_for, skl2onnx_arguments
-from champion.serving.onnx.graph import TARGET_OPSET, NotCompilable, label_keys
-from champion.serving.onnx.preprocessing import UNSEEN_CATEGORY, text_options, unfaithful
-from champion.serving.onnx.runtime import CompiledModel, InputColumn, Plan, columns_of
-from champion.serving.onnx.trees import TREE_CLASSIFIERS, TREE_ENSEMBLE_OPSET
 
 # NotCompilable is defined beside the graph builder, since converters raise it too;
 # it is part of this module's interface.
@@ -84,7 +84,7 @@ def compile_pipeline(
     Verified on those rows: labels and tag rows equal (same dtype), regression
     values within ``VALUE_RTOL``/``VALUE_ATOL``, probabilities within ``PROBA_ATOL``.
 
-    Converts what :data:`~champion.serving.onnx.converters.TABLE` lists (and other
+    Converts what :data:`~champion.onnx.converters.TABLE` lists (and other
     steps skl2onnx has a converter for): SimpleImputer, OutlierCapper,
     SkewLogTransformer, the scalers, One-hot/OrdinalEncoder (with infrequent
     categories), LogisticRegression, Ridge and other linear models, random forests,

@@ -8,7 +8,7 @@ import pytest
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from champion.serving.onnx.compile import compile_pipeline
+from champion.onnx.compile import compile_pipeline
 from support.onnx import assert_same_answers, awkward, fitted, synthetic
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import champion.serving.onnx as package
+import champion.onnx as package
 
-ALLOWED = ("champion.project", "champion.errors", "champion.serving.onnx")
+ALLOWED = ("champion.project", "champion.errors", "champion.onnx")
 MODULES = sorted(Path(package.__file__).parent.glob("*.py"))
 
 
@@ -35,7 +35,7 @@ def test_modules_import_only_the_project_errors_and_this_package(path):
 
 def test_the_runtime_loads_without_skl2onnx_or_onnx():
     code = (
-        "import sys, champion.serving.onnx.runtime; "
+        "import sys, champion.onnx.runtime; "
         "print(sorted(m for m in ('skl2onnx', 'onnx', 'onnxruntime') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -5,7 +5,7 @@ A :class:`CompiledModel` takes the model's inputs column by column, as
 feeds them to an onnxruntime session and answers what ``pipeline.predict`` /
 ``pipeline.predict_proba`` answer: the same labels (same dtype), values, tag indicator
 rows and probabilities. What turns the graph's outputs into those answers is a
-:class:`Plan`, written by :mod:`champion.serving.onnx.compile`.
+:class:`Plan`, written by :mod:`champion.onnx.compile`.
 
 This module is the serving hot path: it does per request only what the plan says
 (no conversion, no checks). It imports onnxruntime when the first session is made,

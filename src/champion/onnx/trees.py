@@ -7,7 +7,7 @@ feeds one target, so a classifier's tree appears once per class, with that class
 leaf values. The input is read as scikit-learn reads it: forests round it to float32
 and back (their trees do), boosting keeps it double.
 
-Imports of champion: :mod:`~champion.serving.onnx.graph` only.
+Imports of champion: :mod:`~champion.onnx.graph` only.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from champion.serving.onnx.graph import (
+from champion.onnx.graph import (
     DOUBLE,
     FLOAT,
     TARGET_OPSET,

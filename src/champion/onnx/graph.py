@@ -2,14 +2,14 @@
 
 skl2onnx calls a converter with ``(scope, operator, container)``: the operator's
 ``raw_operator`` is the fitted step, its ``inputs``/``outputs`` graph variables. The
-converters of :mod:`~champion.serving.onnx.preprocessing`, :mod:`~.trees`,
+converters of :mod:`~champion.onnx.preprocessing`, :mod:`~.trees`,
 :mod:`~.linear` and :mod:`~.one_vs_rest` receive them wrapped in a :class:`Graph`
 (see :func:`converter`). A shape rule (skl2onnx's "shape calculator") gets the
 operator alone and sets the types and shapes of its outputs; :mod:`~.converters`
 pairs each converter with its rule.
 
 :class:`NotCompilable` lives here because converters raise it too (a class label the
-graph cannot spell), and :func:`~champion.serving.onnx.compile.compile_pipeline`
+graph cannot spell), and :func:`~champion.onnx.compile.compile_pipeline`
 passes it on unchanged.
 
 Imports nothing from champion; skl2onnx and onnx only inside functions, when a

@@ -1,6 +1,7 @@
-"""Serving a champion model through ONNX: compile a fitted pipeline, verify it, run it.
+"""The ONNX inference path: compile a fitted pipeline, verify it, run it.
 
-This package owns the ONNX inference path, and nothing of HTTP:
+A package of its own, below both the registry (which compiles a version when it is
+registered) and serving (which runs the graph). It owns nothing of HTTP:
 
 =================  ============================================================
 module             owns
@@ -22,8 +23,7 @@ module             owns
 ``one_vs_rest``    one-vs-rest over tags (multilabel).
 =================  ============================================================
 
-Its modules may import ``champion.project`` and ``champion.errors``, never the
-server's HTTP layer (``champion.serving.app`` and the like) nor the rest of
-``champion.serving``. Importing the package imports nothing: the server imports
+May import: ``champion.project`` and ``champion.errors``; never the registry nor
+serving. Importing the package imports nothing: the server imports
 ``compile`` (scikit-learn's estimators, then skl2onnx) only when it compiles a model.
 """

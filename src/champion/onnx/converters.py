@@ -8,7 +8,7 @@ read from this table (:func:`skl2onnx_arguments`), so they cannot disagree.
 
 Lookups are by exact class, as skl2onnx's are: a subclass is not its parent. A class
 outside the table may still be converted by skl2onnx if it registers one
-(:func:`~champion.serving.onnx.compile.compile_pipeline` checks); the table lists
+(:func:`~champion.onnx.compile.compile_pipeline` checks); the table lists
 every class champion's own preprocessing and built-in candidates produce.
 
 Imports of champion: ``champion.project.transformers`` and the converter families.
@@ -42,19 +42,19 @@ from sklearn.preprocessing import (
 from sklearn.svm import SVC, SVR, LinearSVC
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from champion.project.transformers import (
-    AsCategories,
-    OutlierCapper,
-    SkewLogTransformer,
-    TextColumn,
-)
-from champion.serving.onnx import linear, one_vs_rest, preprocessing, trees
-from champion.serving.onnx.graph import (
+from champion.onnx import linear, one_vs_rest, preprocessing, trees
+from champion.onnx.graph import (
     ConvertFunction,
     ShapeRule,
     classifier_shape,
     regressor_shape,
     same_shape,
+)
+from champion.project.transformers import (
+    AsCategories,
+    OutlierCapper,
+    SkewLogTransformer,
+    TextColumn,
 )
 
 

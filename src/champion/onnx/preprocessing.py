@@ -7,7 +7,7 @@ pipeline):
 step                   why champion's own
 =====================  ===========================================================
 AsCategories,          their work (strings, a missing marker) is done in Python
-TextColumn             before the graph runs (:mod:`~champion.serving.onnx.runtime`)
+TextColumn             before the graph runs (:mod:`~champion.onnx.runtime`)
 SimpleImputer          skl2onnx writes float32 fill values
 OutlierCapper,         champion's transformers; skl2onnx has none
 SkewLogTransformer
@@ -19,7 +19,7 @@ The scalers, the ``ColumnTransformer`` and ``TfidfVectorizer`` are skl2onnx's ow
 :func:`unfaithful` names the TF-IDF settings it would answer differently for, and
 :func:`text_options` the options that make it tokenise like scikit-learn.
 
-Imports of champion: :mod:`~champion.serving.onnx.graph` only (the table pairs these
+Imports of champion: :mod:`~champion.onnx.graph` only (the table pairs these
 converters with champion's transformer classes).
 """
 
@@ -31,7 +31,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.preprocessing import OneHotEncoder
 
-from champion.serving.onnx.graph import DOUBLE, Graph, converter, double_output
+from champion.onnx.graph import DOUBLE, Graph, converter, double_output
 
 # A category no training row had: the encoders' layout is probed with it, and the
 # edge rows compile_pipeline verifies on carry it.
@@ -43,7 +43,7 @@ TEXT_LOCALE = "C.UTF-8"
 @converter
 def identity(g: Graph) -> None:
     """AsCategories and TextColumn: their work (spelling values as strings, missing as
-    a marker) is done in Python before the graph runs; see champion.serving.onnx.runtime."""
+    a marker) is done in Python before the graph runs; see champion.onnx.runtime."""
     g.op("Identity", g.input(), out=g.output())
 
 

@@ -8,9 +8,9 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import Ridge
 
+from champion.onnx.compile import compile_pipeline
+from champion.onnx.preprocessing import text_options, unfaithful
 from champion.project.spec import PreprocessingSpec
-from champion.serving.onnx.compile import compile_pipeline
-from champion.serving.onnx.preprocessing import text_options, unfaithful
 from support.onnx import assert_same_answers, awkward, fitted, synthetic
 
 

@@ -9,8 +9,8 @@ import pickle
 import numpy as np
 import pandas as pd
 
-from champion.serving.onnx.compile import compile_pipeline
-from champion.serving.onnx.runtime import columns_of
+from champion.onnx.compile import compile_pipeline
+from champion.onnx.runtime import columns_of
 from support.onnx import holdout_of, trained
 
 

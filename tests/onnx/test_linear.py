@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.svm import SVC, SVR
 
-from champion.serving.onnx.compile import VALUE_ATOL, VALUE_RTOL, compile_pipeline
-from champion.serving.onnx.runtime import columns_of
+from champion.onnx.compile import VALUE_ATOL, VALUE_RTOL, compile_pipeline
+from champion.onnx.runtime import columns_of
 from support.onnx import assert_same_answers, awkward, fitted, synthetic
 
 
