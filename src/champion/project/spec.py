@@ -451,7 +451,7 @@ class ProjectSpec(_Strict):
     # rows (champion.training.threshold); a number in (0, 1) fixes it (0.5: no tuning).
     threshold: float | Literal["auto"] = "auto"
     # What a mistake costs (champion.project.business); validated per task below.
-    business: dict[str, Any] | None = None
+    business: dict[Any, Any] | None = None
 
     @field_validator("threshold", mode="before")
     @classmethod
