@@ -117,6 +117,11 @@ def _set_class_weight(estimator, candidate: CandidateSpec, task: str) -> None:
     """``candidate.class_weight`` on the estimator (before any wrapper), or an error
     naming the candidate when the estimator takes no class weights."""
     where = f"candidates.{candidate.name}.class_weight"
+    if "class_weight" in candidate.params:
+        raise SpecError(
+            f"{where}: set both here and in params; keep one (class_weight: balanced)",
+            field=where,
+        )
     if task not in ("binary", "multiclass"):
         raise SpecError(
             f"{where}: only classification tasks weigh classes; task is {task}", field=where
