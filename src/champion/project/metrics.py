@@ -19,16 +19,10 @@ DEFAULT_PRIMARY = {
     "multilabel": "jaccard",
 }
 
+# What evaluate always computes; with a ``business:`` section it adds
+# champion.project.business.METRICS, which can then be the primary metric too.
 METRICS_BY_TASK = {
-    "binary": (
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "roc_auc",
-        "log_loss",
-        *business_values.METRICS,
-    ),
+    "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     "multiclass": (
         "accuracy",
         "precision_macro",
@@ -36,9 +30,8 @@ METRICS_BY_TASK = {
         "f1_macro",
         "roc_auc_ovr",
         "log_loss",
-        *business_values.METRICS,
     ),
-    "regression": ("rmse", "mae", "r2", *business_values.METRICS),
+    "regression": ("rmse", "mae", "r2"),
     "multilabel": ("jaccard", "f1_micro", "f1_macro", "hamming_loss", "prediction_rate"),
 }
 

@@ -19,7 +19,8 @@ any other primary metric                    ``f1``: precision alone is maximised
 ``threshold: <number>`` fixes it (``0.5`` is the estimator's own: no tuning). Minimum
 sample: with fewer than :data:`MIN_POSITIVES` rows of either class among the training
 rows, tuning is "not enough data" and the threshold stays 0.5; so does a model without
-``predict_proba`` (no threshold step at all).
+``predict_proba`` (no threshold step at all), and one whose probabilities are the same
+for every row of a fold (nothing to choose from).
 
 Cost: one fit per fold plus the final fit on every training row (the fold fits
 replace nothing: the final model is ``TunedThresholdClassifierCV``'s refit).
@@ -97,7 +98,7 @@ def fit_decided(
         )
         return with_threshold(pipeline, DEFAULT, pos_label), Decision(DEFAULT, "default", note=note)
     objective = objective_of(spec, metric)
-    tuned = TunedThresholdClassifierCV(
+    tuner = TunedThresholdClassifierCV(
         pipeline,
         scoring=_scorer(objective, spec, pos_label),
         response_method="predict_proba",
@@ -105,7 +106,16 @@ def fit_decided(
         cv=folds,
         refit=True,
         random_state=spec.seed,
-    ).fit(X, y)
+    )
+    try:
+        tuned = tuner.fit(X, y)
+    except ValueError as e:
+        # One probability for every row of a fold: there is no threshold to choose.
+        if "constant predictions" not in str(e):
+            raise
+        pipeline.fit(X, y)
+        note = "not tuned: the model gives one probability for every row of a CV fold"
+        return with_threshold(pipeline, DEFAULT, pos_label), Decision(DEFAULT, "default", note=note)
     threshold = float(tuned.best_threshold_)
     decision = Decision(threshold, objective, float(tuned.best_score_))
     return with_threshold(tuned.estimator_, threshold, pos_label), decision

@@ -108,7 +108,7 @@ def primary_metric(project: Project) -> tuple[str, str]:
     """The primary metric and its direction, checked against the task's metrics."""
     spec = project.spec
     metric = spec.metric or DEFAULT_PRIMARY[spec.task]
-    allowed = METRICS_BY_TASK[spec.task]
+    allowed = METRICS_BY_TASK[spec.task] + (business_values.METRICS if spec.business else ())
     if metric not in allowed:
         raise SpecError(
             f"metric: '{metric}' is not a {spec.task} metric; choose one of {', '.join(allowed)}",
