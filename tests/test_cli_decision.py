@@ -107,6 +107,21 @@ BAD_INPUT = [
     ),
     (
         "binary",
+        "business: {true_positive: 1}\nmonitoring: {alerts: {rules: "
+        "[{name: value, signal: metric_drop, metric: business_value, threshold: 1}]}}\n",
+        "monitoring.alerts.rules.0.metric",
+        r"monitoring\.alerts\.rules\.0\.metric: a total has no drop .*; watch "
+        r"business_value_per_row",
+    ),
+    (
+        "binary",
+        "monitoring: {alerts: {rules: "
+        "[{name: value, signal: metric_drop, metric: business_value_per_row, threshold: 1}]}}\n",
+        "monitoring.alerts.rules.0.metric",
+        r"'business_value_per_row' needs a 'business:' section",
+    ),
+    (
+        "binary",
         "candidates: [{name: knn, estimator: sklearn.neighbors.KNeighborsClassifier, "
         "class_weight: balanced}]\n",
         "candidates.knn.class_weight",
@@ -139,6 +154,8 @@ BAD_INPUT = [
         "threshold-not-a-number",
         "threshold-for-multiclass",
         "business-metric-without-section",
+        "alert-on-a-business-total",
+        "alert-on-business-without-section",
         "class-weight-not-taken",
         "class-weight-unknown-value",
     ],

@@ -477,6 +477,15 @@ class ProjectSpec(_Strict):
             object.__setattr__(self, "business", business_values.check(self.business, self.task))
         if self.metric in business_values.METRICS and self.business is None:
             raise ValueError(f"metric: '{self.metric}' needs a 'business:' section")
+        for index, rule in enumerate(self.monitoring.alerts.rules):
+            where = f"monitoring.alerts.rules.{index}.metric"
+            if rule.metric in business_values.SIZE_DEPENDENT:
+                raise ValueError(
+                    f"{where}: a total has no drop (it grows with the rows); "
+                    f"watch {business_values.PER_ROW}"
+                )
+            if rule.metric in business_values.METRICS and self.business is None:
+                raise ValueError(f"{where}: '{rule.metric}' needs a 'business:' section")
         return self
 
     @field_validator("name")

@@ -182,8 +182,11 @@ def train_project(
                 _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
             )
         progress("done", len(candidates), len(candidates))
+    # Ties go to the newer run, as ``champion compare`` ranks them (registry/compare.py).
+    order = {id(r): i for i, r in enumerate(results)}
     ranked = sorted(
-        results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
+        results,
+        key=lambda r: (*rank_key(r.metrics.get(context.metric), context.direction), -order[id(r)]),
     )
     return TrainingReport(experiment_id, context.metric, context.direction, ranked)
 
