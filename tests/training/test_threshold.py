@@ -101,3 +101,19 @@ def test_the_primary_metric_tunes_the_threshold_without_a_business_section(tmp_p
     cv_f1 = run.data.metrics["cv_f1_at_threshold"]
     assert 0 < cv_f1 <= 1
     assert 0 < float(run.data.params["decision_threshold"]) < 1
+
+
+def test_the_tuners_fast_scores_equal_scikit_learns():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from champion.training.threshold import accuracy_fast, f1_fast
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        truth = rng.choice(["yes", "no"], size=40, p=[0.2, 0.8])
+        share = rng.uniform(0, 0.5)
+        said = rng.choice(["yes", "no"], size=40, p=[share, 1 - share])
+        expected = f1_score(truth, said, pos_label="yes", zero_division=0)
+        assert f1_fast(truth, said, pos_label="yes") == pytest.approx(expected)
+        assert accuracy_fast(truth, said) == pytest.approx(accuracy_score(truth, said))
+    assert f1_fast(np.array(["no"] * 5), np.array(["no"] * 5), pos_label="yes") == 0.0

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score, make_scorer
+from sklearn.metrics import make_scorer
 from sklearn.model_selection import TunedThresholdClassifierCV
 from sklearn.pipeline import Pipeline
 
@@ -121,10 +121,22 @@ def fit_decided(
     return with_threshold(tuned.estimator_, threshold, pos_label), decision
 
 
-def _accuracy(y_true, y_pred, pos_label=None) -> float:
-    # accuracy_score takes no pos_label; the scorer carries one so the tuner knows
-    # which probability column is the positive class.
-    return float(accuracy_score(y_true, y_pred))
+def f1_fast(y_true, y_pred, *, pos_label) -> float:
+    """F1 of ``pos_label`` (0 when it is never said nor true), as scikit-learn's
+    ``f1_score(..., zero_division=0)``. The tuner scores every candidate threshold on
+    every fold; scikit-learn's checks of its inputs made that 300 calls of about 3 ms
+    each, more than the fits of a small model."""
+    truth = np.asarray(y_true) == pos_label
+    said = np.asarray(y_pred) == pos_label
+    true_positives = np.sum(truth & said)
+    denominator = np.sum(truth) + np.sum(said)
+    return float(2 * true_positives / denominator) if denominator else 0.0
+
+
+def accuracy_fast(y_true, y_pred, *, pos_label=None) -> float:
+    """The share of rows right. Takes ``pos_label`` so the tuner knows which
+    probability column is the positive class."""
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
 def _scorer(objective: str, spec: ProjectSpec, pos_label):
@@ -134,5 +146,5 @@ def _scorer(objective: str, spec: ProjectSpec, pos_label):
             business_values.per_row, task="binary", values=spec.business, pos_label=pos_label
         )
     if objective == "accuracy":
-        return make_scorer(_accuracy, pos_label=pos_label)
-    return make_scorer(f1_score, pos_label=pos_label, zero_division=0)
+        return make_scorer(accuracy_fast, pos_label=pos_label)
+    return make_scorer(f1_fast, pos_label=pos_label)
