@@ -265,3 +265,57 @@ def test_suggested_params_build_the_estimator() -> None:
     params = suggest_params(trial, search)
     estimator = make_estimator(candidate, "binary", seed=0, params=params)
     assert estimator.n_estimators == params["n_estimators"]
+
+
+@pytest.mark.parametrize(
+    ("estimator", "task", "expected"),
+    [
+        ("linear", "binary", "balanced"),
+        ("hist_gradient_boosting", "multiclass", "balanced"),
+        ("sklearn.tree.DecisionTreeClassifier", "binary", "balanced"),
+    ],
+    ids=["linear", "boosting", "import-path"],
+)
+def test_class_weight_balanced_reaches_the_estimator(estimator, task, expected):
+    candidate = CandidateSpec(name="c", estimator=estimator, class_weight="balanced")
+
+    made = make_estimator(candidate, task, 0)
+
+    assert made.get_params()["class_weight"] == expected
+
+
+def test_class_weight_reaches_a_wrapped_svm_and_none_turns_off_a_default():
+    svm = make_estimator(
+        CandidateSpec(name="s", estimator="svm", class_weight="balanced"), "binary", 0
+    )
+    forest = make_estimator(
+        CandidateSpec(name="f", estimator="random_forest", class_weight="none"), "binary", 0
+    )
+
+    assert svm.estimator.class_weight == "balanced"  # inside the calibration wrapper
+    assert forest.class_weight is None  # the built-in default is balanced_subsample
+
+
+@pytest.mark.parametrize(
+    ("candidate", "task", "match"),
+    [
+        (
+            CandidateSpec(name="r", estimator="random_forest", class_weight="balanced"),
+            "regression",
+            r"candidates\.r\.class_weight: only classification tasks weigh classes",
+        ),
+        (
+            CandidateSpec(
+                name="l", estimator="linear", class_weight="balanced", params={"class_weight": None}
+            ),
+            "binary",
+            r"candidates\.l\.class_weight: set both here and in params",
+        ),
+    ],
+    ids=["regression", "also-in-params"],
+)
+def test_class_weight_where_it_cannot_apply_names_the_candidate(candidate, task, match):
+    with pytest.raises(SpecError, match=match) as info:
+        make_estimator(candidate, task, 0)
+
+    assert info.value.field == f"candidates.{candidate.name}.class_weight"

@@ -471,3 +471,27 @@ def test_the_page_loads_nothing_from_elsewhere(cancer_model):
     assert "<link" not in html and "<script src" not in html
     # The CSS and the script are inlined from the package's static files.
     assert ".bar-row {" in html and '"use strict";' in html
+
+
+def test_a_binary_answer_draws_the_line_the_probability_must_cross(
+    page, cancer, cancer_url, cancer_model
+):
+    _, examples = cancer
+    threshold = cancer_model.decision_threshold
+    assert threshold is not None
+    _open(page, cancer_url)
+    expect(page.locator("#decision-threshold")).to_contain_text(f"at least {threshold:.1%}")
+    for index, example in enumerate(examples):
+        with page.expect_response(lambda r: r.url.endswith("/predict")):
+            page.locator("button.example").nth(index).click()
+        prediction = _post(cancer_url, "predict", _record(cancer_model, example["values"]))
+        answer = prediction.json()["predictions"][0]
+        positive = answer["probabilities"]["malignant"]
+        box = page.locator("#result-threshold")
+        expect(box).to_have_attribute("data-crossed", str(positive >= threshold).lower())
+        assert float(box.get_attribute("data-value")) == threshold
+        left = box.locator(".threshold-line").evaluate("n => n.style.left")
+        # The browser keeps 6 significant digits of a style length.
+        assert float(left.removesuffix("%")) == pytest.approx(threshold * 100, abs=1e-3)
+        assert (answer["label"] == "malignant") == (positive >= threshold)
+        expect(box).to_contain_text(f"says malignant from {threshold * 100:.1f}%")

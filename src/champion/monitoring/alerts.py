@@ -11,7 +11,9 @@ of signal key → value; :class:`Alerter` turns them into :class:`AlertEvent` ob
     drift_share         share of the judged features that drifted, in [0, 1]   >= threshold
     metric_drop:<m>     how much worse live metric <m> is than the version's   >= threshold
                         holdout value, in the metric's units (positive = worse,
-                        whichever way the metric points), e.g. metric_drop:f1
+                        whichever way the metric points), e.g. metric_drop:f1,
+                        or metric_drop:business_value_per_row (what a
+                        mistake costs, with a ``business:`` section)
     prediction_rate     share of scored rows with a positive prediction        <= threshold
                         (binary) or at least one tag (multilabel), in [0, 1]
     error_rate          share of requests answered with a server error (5xx)   >= threshold

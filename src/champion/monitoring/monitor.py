@@ -29,6 +29,7 @@ from champion.monitoring.alerts import Measured
 from champion.monitoring.drift import DriftReport, compute_drift
 from champion.monitoring.log import PredictionLog
 from champion.monitoring.performance import LivePerformance, live_performance, usable_rows
+from champion.project import business as business_values
 from champion.project.categories import canonical_category
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import MonitoringSpec
@@ -72,6 +73,7 @@ class MonitorReport:
     max_drop: float
     min_labelled: int
     positive_class: object = None
+    business: dict | None = None
     traffic: dict[tuple[str, str], int] = field(default_factory=dict)
     degraded: list[tuple[str, str, float]] = field(default_factory=list)
     multivariate_alarm: bool = True
@@ -177,15 +179,18 @@ def build_report(
         tags=meta.get("tags"),
         holdout=holdout,
         min_labelled=policy.performance.min_labelled,
+        business=meta.get("business"),
     )
     primary = meta.get("primary_metric") or "f1"
+    # A total business value grows with the rows: its drop is judged per row.
+    judged = business_values.PER_ROW if primary in business_values.SIZE_DEPENDENT else primary
     limits = policy.performance
     degraded = [
-        (p.version, p.arm, p.drops[primary])
+        (p.version, p.arm, p.drops[judged])
         for p in performance
-        if primary in p.drops
+        if judged in p.drops
         and p.labelled >= limits.min_labelled
-        and p.drops[primary] > limits.max_drop
+        and p.drops[judged] > limits.max_drop
     ]
     return MonitorReport(
         model=name,
@@ -197,6 +202,7 @@ def build_report(
         max_drop=limits.max_drop,
         min_labelled=limits.min_labelled,
         positive_class=meta.get("positive_class"),
+        business=meta.get("business"),
         traffic={
             (str(a), str(v)): int(n)
             for (a, v), n in window.groupby(["arm", "version"]).size().items()

@@ -3,7 +3,12 @@ model version and arm, and the drop against the version's own holdout metrics
 (concept drift: the world changed, not only its inputs).
 
 The metrics are :func:`champion.project.metrics.evaluate`'s, the ones training logs, so a live
-value and its holdout value are the same computation on different rows.
+value and its holdout value are the same computation on different rows. With the
+version's ``business:`` values, ``business_value`` and ``business_value_per_row`` are
+among them (:mod:`champion.project.business`); a drop is measured on the value per row
+only, since a total grows with the rows. The labels are the logged ones, which the
+served model decided at its own threshold, so the threshold applies here as it did
+there.
 
 Minimum sample: a version and arm with fewer than ``min_labelled`` labelled rows
 (``monitoring.performance.min_labelled``) has its metrics computed and shown, but its
@@ -24,6 +29,7 @@ import pandas as pd
 
 from champion.errors import ChampionError
 from champion.monitoring.log import normalize_label
+from champion.project import business as business_values
 from champion.project.categories import canonical_category
 from champion.project.metrics import evaluate
 from champion.project.ranking import direction_of
@@ -75,6 +81,7 @@ def live_performance(
     tags: list[str] | None = None,
     holdout: dict[str, dict[str, float]] | None = None,
     min_labelled: int = 1,
+    business: dict | None = None,
 ) -> list[LivePerformance]:
     """Metrics per (version, arm) of ``window`` (a :meth:`PredictionLog.window` frame,
     cleaned by :func:`usable_rows`).
@@ -84,12 +91,13 @@ def live_performance(
         tags: the multilabel task's tag names (the columns of its indicator matrix).
         holdout: version → its holdout metrics (from its training run).
         min_labelled: the fewest labelled rows a verdict needs.
+        business: the ``business:`` values to score the labelled rows with, if any.
     """
     holdout = holdout or {}
     results = []
     for (version, arm), group in window.groupby(["version", "arm"], sort=True):
         labelled = group[group["label"].notna()]
-        metrics = _metrics(labelled, task, positive_class, tags) if len(labelled) else {}
+        metrics = _metrics(labelled, task, positive_class, tags, business) if len(labelled) else {}
         if task == "multilabel":
             predicted = [o.get("predicted_tags") or [] for o in group["output"]]
             metrics["prediction_rate"] = float(np.mean([bool(t) for t in predicted]))
@@ -97,7 +105,9 @@ def live_performance(
         drops = {
             name: _drop(name, reference[name], value)
             for name, value in metrics.items()
-            if name in reference and math.isfinite(reference[name])
+            if name in reference
+            and math.isfinite(reference[name])
+            and name not in business_values.SIZE_DEPENDENT
         }
         results.append(
             LivePerformance(
@@ -196,14 +206,16 @@ def _drop(metric: str, holdout_value: float, live_value: float) -> float:
     return float(live_value - holdout_value)
 
 
-def _metrics(rows: pd.DataFrame, task: str, positive_class, tags) -> dict[str, float]:
+def _metrics(
+    rows: pd.DataFrame, task: str, positive_class, tags, business=None
+) -> dict[str, float]:
     outputs = list(rows["output"])
     if task == "regression":
         values = np.array([o["value"] for o in outputs], dtype=float)
         known = np.isfinite(values)  # a value that was not a finite number is missing
         if not known.any():
             return {}
-        return evaluate(task, rows["label"].astype(float)[known], values[known])
+        return evaluate(task, rows["label"].astype(float)[known], values[known], business=business)
     if task == "multilabel":
         names = sorted(
             set(tags or [])
@@ -219,7 +231,9 @@ def _metrics(rows: pd.DataFrame, task: str, positive_class, tags) -> dict[str, f
     pos_label = None if positive_class is None else canonical_category(positive_class)
     if task == "binary" and pos_label is None:  # models trained by champion carry one
         pos_label = sorted(set(y_true) | set(y_pred))[-1]
-    return evaluate(task, y_true, y_pred, proba=proba, classes=classes, pos_label=pos_label)
+    return evaluate(
+        task, y_true, y_pred, proba=proba, classes=classes, pos_label=pos_label, business=business
+    )
 
 
 def _probabilities(outputs: list[dict]):
@@ -240,6 +254,7 @@ def performance_over_time(
     positive_class=None,
     tags=None,
     buckets: int = 12,
+    business: dict | None = None,
 ) -> list[dict]:
     """``metric`` and the traffic over ``buckets`` equal slices of the window's time
     span: ``[{"start", "end", "rows", "labelled", "value"}]`` (value None without
@@ -257,7 +272,7 @@ def performance_over_time(
         labelled = rows[rows["label"].notna()]
         value = None
         if len(labelled):
-            value = _metrics(labelled, task, positive_class, tags).get(metric)
+            value = _metrics(labelled, task, positive_class, tags, business).get(metric)
         timeline.append(
             {
                 "start": float(edges[index]),

@@ -103,12 +103,36 @@ def make_estimator(candidate: CandidateSpec, task: str, seed: int, params: dict 
         estimator.set_params(**params)
     except ValueError as e:
         raise SpecError(f"{where}.params: {e}", field=f"{where}.params") from None
+    if candidate.class_weight is not None:
+        _set_class_weight(estimator, candidate, task)
     wrapper = _WRAPPERS.get((candidate.estimator, family))
     if wrapper is not None:
         return wrapper(estimator)
     if family == "multilabel" and not isinstance(estimator, _NATIVE_MULTILABEL):
         return OneVsRestClassifier(estimator)
     return estimator
+
+
+def _set_class_weight(estimator, candidate: CandidateSpec, task: str) -> None:
+    """``candidate.class_weight`` on the estimator (before any wrapper), or an error
+    naming the candidate when the estimator takes no class weights."""
+    where = f"candidates.{candidate.name}.class_weight"
+    if "class_weight" in candidate.params:
+        raise SpecError(
+            f"{where}: set both here and in params; keep one (class_weight: balanced)",
+            field=where,
+        )
+    if task not in ("binary", "multiclass"):
+        raise SpecError(
+            f"{where}: only classification tasks weigh classes; task is {task}", field=where
+        )
+    if "class_weight" not in estimator.get_params(deep=False):
+        raise SpecError(
+            f"{where}: '{candidate.estimator}' ({type(estimator).__name__}) takes no "
+            "class_weight; leave it out, or choose an estimator that does",
+            field=where,
+        )
+    estimator.set_params(class_weight=None if candidate.class_weight == "none" else "balanced")
 
 
 def _import_estimator(path: str, where: str) -> BaseEstimator:

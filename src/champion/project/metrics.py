@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn import metrics as skm
 
+from champion.project import business as business_values
+
 DEFAULT_PRIMARY = {
     "binary": "f1",
     "multiclass": "f1_macro",
@@ -17,6 +19,8 @@ DEFAULT_PRIMARY = {
     "multilabel": "jaccard",
 }
 
+# What evaluate always computes; with a ``business:`` section it adds
+# champion.project.business.METRICS, which can then be the primary metric too.
 METRICS_BY_TASK = {
     "binary": ("accuracy", "precision", "recall", "f1", "roc_auc", "log_loss"),
     "multiclass": (
@@ -33,7 +37,7 @@ METRICS_BY_TASK = {
 
 
 def evaluate(
-    task: str, y_true, y_pred, proba=None, classes=None, pos_label=None
+    task: str, y_true, y_pred, proba=None, classes=None, pos_label=None, *, business=None
 ) -> dict[str, float]:
     """Holdout metrics for ``task``.
 
@@ -42,9 +46,20 @@ def evaluate(
         proba: class probabilities (n_rows, n_classes) if the model has them.
         classes: the column order of ``proba``.
         pos_label: the positive class for binary precision, recall and F1.
+        business: the project's validated ``business:`` section, if any: adds
+            ``business_value`` and ``business_value_per_row``
+            (:mod:`champion.project.business`).
     Returns:
-        metric name -> value; probability metrics are absent without ``proba``.
+        metric name -> value; probability metrics are absent without ``proba``, business
+        metrics without ``business``.
     """
+    result = _evaluate(task, y_true, y_pred, proba, classes, pos_label)
+    if business:
+        result |= business_values.business_metrics(task, business, y_true, y_pred, pos_label)
+    return result
+
+
+def _evaluate(task: str, y_true, y_pred, proba, classes, pos_label) -> dict[str, float]:
     if task == "regression":
         return {
             "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),

@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from champion.errors import SpecError
+from champion.project import business as business_values
 
 Task = Literal["binary", "multiclass", "regression", "multilabel"]
 CLASSIFICATION_TASKS = ("binary", "multiclass")
@@ -135,6 +136,9 @@ class CandidateSpec(_Strict):
     estimator: str
     params: dict[str, Any] = Field(default_factory=dict)
     search: SearchSpec | None = None
+    # ``balanced`` weighs each class by the inverse of its frequency (a rare positive
+    # class counts as much as the common one); ``none`` turns off a built-in's default.
+    class_weight: Literal["balanced", "none"] | None = None
 
 
 class SplitSpec(_Strict):
@@ -443,6 +447,46 @@ class ProjectSpec(_Strict):
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     examples: list[ExampleSpec] = Field(default_factory=list)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)
+    # Binary tasks: ``auto`` tunes the threshold on cross-validation of the training
+    # rows (champion.training.threshold); a number in (0, 1) fixes it (0.5: no tuning).
+    threshold: float | Literal["auto"] = "auto"
+    # What a mistake costs (champion.project.business); validated per task below.
+    business: dict[Any, Any] | None = None
+
+    @field_validator("threshold", mode="before")
+    @classmethod
+    def _check_threshold(cls, threshold: Any) -> float | str:
+        if threshold == "auto" and isinstance(threshold, str):
+            return threshold
+        if (
+            isinstance(threshold, bool)
+            or not isinstance(threshold, int | float)
+            or not 0 < threshold < 1
+        ):
+            raise ValueError(f"must be 'auto' or a number in (0, 1); got {threshold!r}")
+        return float(threshold)
+
+    @model_validator(mode="after")
+    def _check_decision(self) -> ProjectSpec:
+        if self.threshold != "auto" and self.task != "binary":
+            raise ValueError(
+                f"threshold: only binary tasks have a decision threshold; task is {self.task}"
+            )
+        if self.business is not None:
+            # Normalised in place (floats, canonical class names): what every consumer reads.
+            object.__setattr__(self, "business", business_values.check(self.business, self.task))
+        if self.metric in business_values.METRICS and self.business is None:
+            raise ValueError(f"metric: '{self.metric}' needs a 'business:' section")
+        for index, rule in enumerate(self.monitoring.alerts.rules):
+            where = f"monitoring.alerts.rules.{index}.metric"
+            if rule.metric in business_values.SIZE_DEPENDENT:
+                raise ValueError(
+                    f"{where}: a total has no drop (it grows with the rows); "
+                    f"watch {business_values.PER_ROW}"
+                )
+            if rule.metric in business_values.METRICS and self.business is None:
+                raise ValueError(f"{where}: '{rule.metric}' needs a 'business:' section")
+        return self
 
     @field_validator("name")
     @classmethod

@@ -24,6 +24,8 @@ from mlflow.entities.model_registry import ModelVersion
 
 from champion import artifacts
 from champion.errors import ConflictError, DataError, PromotionRefused
+from champion.project import business as business_values
+from champion.project.decision import threshold_of
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.metrics import evaluate, row_scores
 from champion.project.ranking import direction_of
@@ -122,9 +124,10 @@ def _score_pair(
     test = None
     if champion is not None:
         a, b = scored["challenger"]["row_scores"], scored["champion"]["row_scores"]
+        # Judged by business value, a row's score is its value, not whether it is right.
         test = (
             mcnemar(a == 1, b == 1)
-            if task in CLASSIFICATION_TASKS
+            if task in CLASSIFICATION_TASKS and metric not in business_values.METRICS
             else paired_bootstrap(a, b, policy.bootstrap_samples)
         )
     decision = decide(
@@ -145,10 +148,15 @@ def _score_pair(
         "challenger": {
             "version": str(challenger.version),
             "metrics": scored["challenger"]["metrics"],
+            "decision_threshold": scored["challenger"]["decision_threshold"],
         },
         "champion": None
         if champion is None
-        else {"version": str(champion.version), "metrics": scored["champion"]["metrics"]},
+        else {
+            "version": str(champion.version),
+            "metrics": scored["champion"]["metrics"],
+            "decision_threshold": scored["champion"]["decision_threshold"],
+        },
     }
 
 
@@ -171,10 +179,25 @@ def _score(name: str, version: ModelVersion, rows: pd.DataFrame, target, meta: d
         if meta["task"] in CLASSIFICATION_TASKS and hasattr(model, "predict_proba")
         else None
     )
+    # The challenger's business values score both models: one measure for the pair.
+    # The labels are the model's own predict, so each version's threshold applies.
+    business = meta.get("business")
     metrics = evaluate(
-        meta["task"], target.y, y_pred, proba, getattr(model, "classes_", None), target.pos_label
+        meta["task"],
+        target.y,
+        y_pred,
+        proba,
+        getattr(model, "classes_", None),
+        target.pos_label,
+        business=business,
     )
-    return {"metrics": metrics, "row_scores": row_scores(meta["task"], target.y, y_pred)}
+    if business and meta.get("primary_metric") in business_values.METRICS:
+        scores = business_values.row_values(
+            meta["task"], business, target.y, y_pred, target.pos_label
+        )
+    else:
+        scores = row_scores(meta["task"], target.y, y_pred)
+    return {"metrics": metrics, "row_scores": scores, "decision_threshold": threshold_of(model)}
 
 
 def _record_gate(

@@ -162,6 +162,7 @@ class Lifecycle:
             report.task,
             report.primary_metric,
             positive_class=report.positive_class,
+            business=report.business,
         )
         return MonitoringView(report, alerts[:20], timeline)
 

@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from champion import artifacts
 from champion.errors import ModelUnavailable, NotExplainable
+from champion.project.decision import labels_at, threshold_of, without_threshold
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
 from champion.registry.modelio import load_pipeline
@@ -53,6 +54,9 @@ class ServedModel:
         examples: named inputs to try, ``[{"name", "values": {column: value}}]``.
         compiled: the pipeline compiled to ONNX and verified on the holdout, or None.
         compile_note: why there is no compiled model (or what was verified).
+        decision_threshold: a binary model's threshold on the positive class's
+            probability (inside ``pipeline``; the ONNX path applies it to the graph's
+            probabilities), else None.
     """
 
     name: str
@@ -69,6 +73,7 @@ class ServedModel:
     examples: list[dict] = field(default_factory=list)
     compiled: CompiledModel | None = field(default=None, repr=False, compare=False)
     compile_note: str = ""
+    decision_threshold: float | None = None
 
     @property
     def inference_path(self) -> str:
@@ -90,6 +95,10 @@ class ServedModel:
     def predict(self, inputs: Inputs) -> np.ndarray:
         """Predictions for prepared ``inputs``: labels, values, or rows of 0/1 per tag."""
         if self.compiled is not None:
+            if self.decision_threshold is not None:  # the graph is the bare estimator's
+                proba = self.compiled.predict_proba(inputs)
+                positive = self.pipeline[-1].pos_label  # the threshold step's
+                return labels_at(proba, self.classes, positive, self.decision_threshold)
             return self.compiled.predict(inputs)
         return self.pipeline.predict(as_frame(inputs))
 
@@ -227,6 +236,7 @@ def load_served_model(
         run_id=run_id or "",
         background=model_inputs(background, features),
         examples=examples,
+        decision_threshold=threshold_of(pipeline),
     )
     check_on_example(model, example)
     if inference == "sklearn":
@@ -241,8 +251,13 @@ def _compiled(model: ServedModel, inference: str) -> ServedModel:
     from champion.onnx.compile import NotCompilable, compile_pipeline
 
     try:
+        # The graph gives probabilities; ``predict`` applies the threshold to them.
         compiled = compile_pipeline(
-            model.pipeline, model.features, model.task, model.background, classes=model.classes
+            without_threshold(model.pipeline),
+            model.features,
+            model.task,
+            model.background,
+            classes=model.classes,
         )
     except NotCompilable as e:
         if inference == "onnx":

@@ -428,6 +428,11 @@ def _version() -> dict:
         },
         "required": ["checked_at", "reloaded_at", "tracking", "failed_version", "error"],
     }
+    decision_threshold = {
+        "type": ["number", "null"],
+        "description": "Binary: the probability of the positive class from which the model "
+        "says positive; null for other tasks.",
+    }
     arm = {
         "type": "object",
         "properties": {
@@ -437,6 +442,7 @@ def _version() -> dict:
             "run_id": {"type": "string"},
             "inference_path": {"enum": ["onnx", "sklearn"]},
             "inference_note": {"type": "string"},
+            "decision_threshold": decision_threshold,
             "traffic_percent": {"type": "number"},
             "reload": reload,
         },
@@ -451,6 +457,7 @@ def _version() -> dict:
             "run_id": {"type": "string"},
             "task": {"type": "string"},
             "inference_path": {"enum": ["onnx", "sklearn"]},
+            "decision_threshold": decision_threshold,
             "reload_interval_s": {"type": "number"},
             "route_header": {"type": "string"},
             "arms": {"type": "array", "items": arm},

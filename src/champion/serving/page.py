@@ -20,7 +20,10 @@ and :mod:`champion.serving.model`.
 Elements the tests (and anyone scripting the page) rely on: one form field per input
 column with ``id`` and ``name`` equal to the column name; ``#result-label``,
 ``#result-probability`` (``data-value``: the predicted class's probability),
-``#result-positive``, ``#probabilities``, ``#result-value``, ``#tags`` (``.tag`` chips),
+``#result-positive``, ``#result-threshold`` (``data-value``: the decision threshold,
+``data-crossed``; a ``.threshold-line`` on the probability's meter),
+``#decision-threshold`` (the sentence under the title, ``data-value``),
+``#probabilities``, ``#result-value``, ``#tags`` (``.tag`` chips),
 ``#result-version`` (``data-version``), ``#explanation`` (``.bar-row`` rows with
 ``data-column`` and ``data-value``), ``#explanation-note`` and ``#error``
 (``data-field``, ``data-code``).
@@ -87,6 +90,8 @@ def render_page(model: ServedModel) -> str:
             version=model.version,
             task=model.task,
             sentence=_sentence(model),
+            threshold=model.decision_threshold,
+            threshold_line=_threshold_line(model),
             trained_on=f" Trained on {rows:,} rows." if isinstance(rows, int) else "",
             examples=[
                 example.get("name", f"example {index + 1}")
@@ -106,6 +111,7 @@ def render_page(model: ServedModel) -> str:
                     "alias": model.alias,
                     "task": model.task,
                     "positive_class": _text_or_none(model.positive_class),
+                    "decision_threshold": model.decision_threshold,
                     "columns": [{"name": c, "kind": model.features.kind_of(c)} for c in columns],
                     "examples": model.examples,
                     "live": live,
@@ -149,6 +155,17 @@ def _sentence(model: ServedModel) -> str:
         suffix = f" (from {tags})" if tags else ""
         return f"{start} and the model suggests tags{suffix}, as you type."
     return "Fill in the inputs and ask the model."
+
+
+def _threshold_line(model: ServedModel) -> str:
+    """The line the probability must cross, in words ("" without a threshold)."""
+    if model.decision_threshold is None:
+        return ""
+    positive = _text_or_none(model.positive_class)
+    return (
+        f"The model says {positive} when the probability of {positive} is at least "
+        f"{model.decision_threshold:.1%} (its decision threshold)."
+    )
 
 
 def _placeholder(model: ServedModel) -> str:

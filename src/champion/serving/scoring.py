@@ -230,7 +230,8 @@ class DataPlane:
 
     def describe(self, reload_interval: float) -> dict:
         """What ``/version`` answers: the champion, and per arm its reference, version,
-        inference path, traffic share and last reload."""
+        inference path, decision threshold (binary; else None), traffic share and last
+        reload."""
         current = self.live()
         champion = current.champion.model
         arms = [
@@ -241,6 +242,7 @@ class DataPlane:
                 "run_id": slot.model.run_id,
                 "inference_path": slot.model.inference_path,
                 "inference_note": slot.model.compile_note,
+                "decision_threshold": slot.model.decision_threshold,
                 "traffic_percent": share_of(slot.arm, self.traffic),
                 "reload": slot.status.as_dict(),
             }
@@ -253,6 +255,7 @@ class DataPlane:
             "run_id": champion.run_id,
             "task": champion.task,
             "inference_path": champion.inference_path,
+            "decision_threshold": champion.decision_threshold,
             "reload_interval_s": reload_interval,
             "route_header": self.traffic.route_header,
             "arms": arms,

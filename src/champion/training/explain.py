@@ -17,6 +17,8 @@ from sklearn.inspection import permutation_importance
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import Pipeline
 
+from champion.project.decision import without_threshold
+
 _TREE_MODELS = (
     "RandomForest",
     "ExtraTrees",
@@ -112,6 +114,8 @@ def shap_values(
         NoFastExplainer: the model needs the permutation explainer and has more than
             ``MAX_PERMUTATION_FEATURES`` model features.
     """
+    # The probability is explained, not the threshold applied to it.
+    pipeline = without_threshold(pipeline)
     preprocessor, model = pipeline[:-1], pipeline[-1]
     data = np.asarray(preprocessor.transform(rows), dtype=float)
     back = np.asarray(preprocessor.transform(background), dtype=float)
@@ -234,7 +238,7 @@ def _output_labels(model, n_outputs: int) -> list:
 def native_importance(pipeline: Pipeline) -> pd.DataFrame | None:
     """The final estimator's own importance (``feature_importances_`` or ``|coef_|``),
     per model feature, most important first; None if it has neither."""
-    model = pipeline[-1]
+    model = without_threshold(pipeline)[-1]
     names, _ = feature_sources(pipeline[0])
     if hasattr(model, "feature_importances_"):
         values, method = np.asarray(model.feature_importances_), "impurity importance"

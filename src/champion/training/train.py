@@ -25,9 +25,11 @@ from sklearn.utils._param_validation import InvalidParameterError
 import champion
 from champion import artifacts
 from champion.errors import SpecError
+from champion.project import business as business_values
 from champion.project.candidates import default_candidates, make_estimator, suggest_params
 from champion.project.categories import canonical_category
 from champion.project.data import Table, load_table
+from champion.project.decision import threshold_of, without_threshold
 from champion.project.features import FeatureSet, build_preprocessor, model_inputs, resolve_features
 from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate
 from champion.project.profile import build_profile
@@ -45,7 +47,7 @@ from champion.registry.tracking import (
     use_tracking,
 )
 from champion.settings import Settings
-from champion.training import explain, plots
+from champion.training import explain, plots, threshold
 
 SHAP_ROWS = 50
 DEFAULT_EXAMPLES = 3
@@ -106,7 +108,7 @@ def primary_metric(project: Project) -> tuple[str, str]:
     """The primary metric and its direction, checked against the task's metrics."""
     spec = project.spec
     metric = spec.metric or DEFAULT_PRIMARY[spec.task]
-    allowed = METRICS_BY_TASK[spec.task]
+    allowed = METRICS_BY_TASK[spec.task] + (business_values.METRICS if spec.business else ())
     if metric not in allowed:
         raise SpecError(
             f"metric: '{metric}' is not a {spec.task} metric; choose one of {', '.join(allowed)}",
@@ -127,6 +129,8 @@ def prepare(project: Project) -> _Context:
     labels = None if spec.task in ("regression", "multilabel") else pd.Series(target.y)
     split = make_split(frame, labels, spec.split, spec.task, spec.seed)
     build_preprocessor(features, spec.preprocessing)  # its errors now, before any run
+    if spec.business and spec.task == "multiclass":
+        business_values.check_classes(spec.business, pd.unique(target.y))
     _check_examples(spec.examples, features)
     table = Table(frame, table.source, table.files, table.filter, table.digest)
     return _Context(project, table, features, inputs, target, split, metric, direction)
@@ -178,8 +182,11 @@ def train_project(
                 _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
             )
         progress("done", len(candidates), len(candidates))
+    # Ties go to the newer run, as ``champion compare`` ranks them (registry/compare.py).
+    order = {id(r): i for i, r in enumerate(results)}
     ranked = sorted(
-        results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
+        results,
+        key=lambda r: (*rank_key(r.metrics.get(context.metric), context.direction), -order[id(r)]),
     )
     return TrainingReport(experiment_id, context.metric, context.direction, ranked)
 
@@ -225,7 +232,7 @@ def _train_candidate(
         X_train, y_train = context.part(context.split.train)
         X_test, y_test = context.part(context.split.test)
         started = time.perf_counter()
-        _fit(pipeline, X_train, y_train, candidate)
+        pipeline = _fit_decided(context, pipeline, X_train, y_train, candidate)
         fit_time = time.perf_counter() - started
         metrics = _holdout_metrics(context, pipeline, X_test, y_test)
         mlflow.log_params(_params_to_log(context, candidate, pipeline))
@@ -248,6 +255,44 @@ def _fit(pipeline: Pipeline, X, y, candidate: CandidateSpec) -> None:
         ) from None
 
 
+def _fit_decided(context: _Context, pipeline: Pipeline, X, y, candidate: CandidateSpec):
+    """Fit; a binary model also gets its decision threshold (tuned on CV folds of the
+    training rows: :mod:`champion.training.threshold`), logged as the run's param
+    ``decision_threshold``. Returns the fitted pipeline."""
+    spec = context.spec
+    if spec.task != "binary":
+        _fit(pipeline, X, y, candidate)
+        return pipeline
+    folds = cv_folds(
+        spec.task, spec.split, context.table.frame.iloc[context.split.train], y, spec.seed
+    )
+    try:
+        fitted, decision = threshold.fit_decided(
+            pipeline,
+            X,
+            y,
+            folds,
+            spec=spec,
+            metric=context.metric,
+            pos_label=context.target.pos_label,
+        )
+    except InvalidParameterError as e:
+        raise SpecError(
+            f"candidates.{candidate.name}.params: {e}", field=f"candidates.{candidate.name}"
+        ) from None
+    mlflow.log_params(
+        {
+            "decision_threshold": "none" if decision.threshold is None else decision.threshold,
+            "decision_threshold.objective": decision.objective,
+        }
+    )
+    if decision.cv_score is not None:
+        mlflow.log_metric(f"cv_{decision.objective}_at_threshold", decision.cv_score)
+    if decision.note:
+        mlflow.set_tag("champion.threshold", decision.note)
+    return fitted
+
+
 def _holdout_metrics(context: _Context, pipeline: Pipeline, X, y) -> dict[str, float]:
     task = context.spec.task
     y_pred = pipeline.predict(X)
@@ -255,7 +300,9 @@ def _holdout_metrics(context: _Context, pipeline: Pipeline, X, y) -> dict[str, f
     if task in CLASSIFICATION_TASKS and hasattr(pipeline, "predict_proba"):
         proba = pipeline.predict_proba(X)
     classes = getattr(pipeline, "classes_", None)
-    return evaluate(task, y, y_pred, proba, classes, context.target.pos_label)
+    return evaluate(
+        task, y, y_pred, proba, classes, context.target.pos_label, business=context.spec.business
+    )
 
 
 def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, progress) -> dict:
@@ -309,11 +356,12 @@ def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, pro
 
 def _params_to_log(context: _Context, candidate: CandidateSpec, pipeline: Pipeline) -> dict:
     spec = context.spec
-    model_params = pipeline[-1].get_params(deep=False)
+    estimator = without_threshold(pipeline)[-1]  # the threshold is a param of its own
+    model_params = estimator.get_params(deep=False)
     params = {f"model.{k}": _short(v) for k, v in model_params.items()}
     params |= {
         "candidate": candidate.name,
-        "estimator": f"{type(pipeline[-1]).__module__}.{type(pipeline[-1]).__name__}",
+        "estimator": f"{type(estimator).__module__}.{type(estimator).__name__}",
         "task": spec.task,
         "target": ",".join(spec.target_columns),
         "split": context.split.description,
@@ -509,6 +557,8 @@ def _model_metadata(context: _Context, candidate: CandidateSpec, pipeline: Pipel
             "features": _features_doc(context),
             "primary_metric": context.metric,
             "direction": context.direction,
+            "decision_threshold": threshold_of(pipeline),
+            "business": spec.business,
         }
     }
 

@@ -164,6 +164,22 @@
     return box;
   }
 
+  // The positive class's probability against the line it must cross (the model's
+  // decision threshold): the label is the positive class from the line on.
+  function thresholdMeter(p, threshold, positive) {
+    var box = el("div", {"class": "threshold-box", id: "result-threshold",
+      "data-value": String(threshold), "data-crossed": String(p >= threshold)});
+    var bar = meter(p);
+    bar.classList.add("threshold-meter");
+    var line = el("span", {"class": "threshold-line", title: "decision threshold"});
+    line.style.left = Math.max(0, Math.min(100, threshold * 100)) + "%";
+    bar.appendChild(line);
+    box.appendChild(bar);
+    box.appendChild(el("p", {"class": "sub threshold-text"},
+      "says " + positive + " from " + percent(threshold) + " (the line)"));
+    return box;
+  }
+
   function showResult(body, record) {
     var answer = (body.predictions || [])[0] || {};
     result.textContent = "";
@@ -199,6 +215,10 @@
         result.appendChild(el("p", {"class": "sub", id: "result-positive",
           "data-value": String(probabilities[positive])},
           "probability of " + positive + ": " + percent(probabilities[positive])));
+        if (model.decision_threshold !== null) {
+          result.appendChild(thresholdMeter(probabilities[positive], model.decision_threshold,
+            positive));
+        }
       }
       if (model.task === "multiclass") {
         var ranked = Object.keys(probabilities).sort(function (a, b) {

@@ -1,0 +1,119 @@
+"""The decision threshold and the business value, end to end through training: tuned
+on CV folds of the training rows, logged as a param, kept inside the model so that
+``mlflow.pyfunc`` applies it, and the business value logged on the holdout."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+
+from champion.project.decision import without_threshold
+from champion.project.spec import load_spec
+from champion.registry.tracking import use_tracking
+from champion.settings import Settings
+from champion.training.train import prepare, train_project
+from support.projects import POKEMON, sqlite_store, write_project
+
+LEGENDARY = f"""
+name: legendary_threshold
+data: {POKEMON}/generation-*.csv
+target: is_legendary
+task: binary
+features:
+  numeric: [hp, attack, defense, special_attack, special_defense, speed]
+candidates: [{{name: linear, estimator: linear}}]
+"""
+
+
+@pytest.fixture
+def local(tmp_path, sqlite_template) -> Settings:
+    return Settings.from_env(tmp_path, environ=sqlite_store(tmp_path, sqlite_template))
+
+
+def _run(settings: Settings, run_id: str):
+    return mlflow.MlflowClient(tracking_uri=settings.tracking_uri).get_run(run_id)
+
+
+def _holdout(project):
+    context = prepare(project)
+    rows = context.split.test
+    return context.inputs.iloc[rows], context.target.y[rows]
+
+
+def test_business_values_tune_the_threshold_and_pyfunc_applies_it(tmp_path, local):
+    # A legendary found is worth 50, a false alarm costs 1: saying yes must get cheaper.
+    config = write_project(
+        tmp_path, LEGENDARY + "business: {true_positive: 50, false_positive: -1}\n"
+    )
+    project = load_spec(config)
+
+    report = train_project(project, local)
+
+    run = _run(local, report.best.run_id)
+    threshold = float(run.data.params["decision_threshold"])
+    assert run.data.params["decision_threshold.objective"] == "business_value_per_row"
+    assert 0 < threshold < 0.5
+    with use_tracking(local):
+        model = mlflow.pyfunc.load_model(report.best.model_uri)
+        info = mlflow.models.get_model_info(report.best.model_uri)
+    assert info.metadata["champion"]["decision_threshold"] == pytest.approx(threshold)
+    X, y = _holdout(project)
+    labels = np.asarray(model.predict(X))
+    positive = report.best.pipeline.predict_proba(X)[
+        :, list(report.best.pipeline.classes_).index(True)
+    ]
+    assert (labels == (positive >= threshold)).all()
+    # The bare estimator (0.5) says yes less often: the threshold is really applied.
+    bare = without_threshold(report.best.pipeline).predict(X)
+    assert labels.sum() > bare.sum()
+    # The logged business value is the holdout's, counted outcome by outcome.
+    true_positives = int(np.sum(labels & y))
+    false_positives = int(np.sum(labels & ~y.astype(bool)))
+    assert run.data.metrics["business_value"] == 50 * true_positives - false_positives
+    assert run.data.metrics["business_value_per_row"] == pytest.approx(
+        (50 * true_positives - false_positives) / len(y)
+    )
+
+
+def test_threshold_one_half_turns_tuning_off(tmp_path, local):
+    config = write_project(tmp_path, LEGENDARY + "threshold: 0.5\n")
+    project = load_spec(config)
+
+    report = train_project(project, local)
+
+    run = _run(local, report.best.run_id)
+    assert run.data.params["decision_threshold"] == "0.5"
+    assert run.data.params["decision_threshold.objective"] == "fixed"
+    assert "business_value" not in run.data.metrics
+    X, _ = _holdout(project)
+    pipeline = report.best.pipeline
+    assert (pipeline.predict(X) == without_threshold(pipeline).predict(X)).all()
+
+
+def test_the_primary_metric_tunes_the_threshold_without_a_business_section(tmp_path, local):
+    config = write_project(tmp_path, LEGENDARY)
+
+    report = train_project(load_spec(config), local)
+
+    run = _run(local, report.best.run_id)
+    assert run.data.params["decision_threshold.objective"] == "f1"
+    cv_f1 = run.data.metrics["cv_f1_at_threshold"]
+    assert 0 < cv_f1 <= 1
+    assert 0 < float(run.data.params["decision_threshold"]) < 1
+
+
+def test_the_tuners_fast_scores_equal_scikit_learns():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from champion.training.threshold import accuracy_fast, f1_fast
+
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        truth = rng.choice(["yes", "no"], size=40, p=[0.2, 0.8])
+        share = rng.uniform(0, 0.5)
+        said = rng.choice(["yes", "no"], size=40, p=[share, 1 - share])
+        expected = f1_score(truth, said, pos_label="yes", zero_division=0)
+        assert f1_fast(truth, said, pos_label="yes") == pytest.approx(expected)
+        assert accuracy_fast(truth, said) == pytest.approx(accuracy_score(truth, said))
+    assert f1_fast(np.array(["no"] * 5), np.array(["no"] * 5), pos_label="yes") == 0.0
