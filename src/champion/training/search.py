@@ -31,10 +31,11 @@ process loads the study and waits (up to ``PARENT_WAIT`` seconds) for the attrib
 Tags and start times in MLflow could not decide it: two processes can both search,
 both find nothing and both create, and clocks on two machines disagree.
 
-Each process seeds its sampler with the project's seed when it searches alone (the
-search repeats); in a shared study it does not, or two processes would draw the same
-first trials. TPE learns from every process's trials through the storage. A trial whose
-process died is marked failed by the next process after Optuna's heartbeat grace period.
+A process that searches alone, or creates a shared study, seeds its sampler with the
+project's seed, so a search by one process repeats; a process that joins a study draws
+unseeded, or it would draw the creator's first trials again. TPE learns from every
+process's trials through the storage. A trial whose process died is marked failed by
+the next process after Optuna's heartbeat grace period.
 
 **Pruning** (``search.pruner: median``, the default): after each CV fold the trial
 reports its running mean score (``trial.report``); Optuna's ``MedianPruner`` stops it
@@ -48,6 +49,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -78,6 +80,7 @@ PARENT_WAIT = 120.0
 HEARTBEAT_S = 30
 GRACE_S = 120
 CONNECT_TIMEOUT_S = 10
+CREATE_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,6 @@ def check_storage(storage: StudyStorage) -> None:
 
 
 def _rdb(storage: StudyStorage):
-    import optuna
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
     engine_kwargs: dict[str, Any] = {"pool_pre_ping": True}
@@ -153,12 +155,7 @@ def _rdb(storage: StudyStorage):
         # A host that drops packets would otherwise hang ``train`` for minutes.
         engine_kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     try:
-        return optuna.storages.RDBStorage(
-            storage.url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=HEARTBEAT_S,
-            grace_period=GRACE_S,
-        )
+        return _create_rdb(storage.url, engine_kwargs)
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
         raise SpecError(
             f"{storage.key}: {storage.shown!r} is not a database URL Optuna can use "
@@ -171,6 +168,32 @@ def _rdb(storage: StudyStorage):
             f"{_first_line(getattr(e, 'orig', None) or e)}",
             field=storage.key,
         ) from None
+
+
+def _create_rdb(url: str, engine_kwargs: dict[str, Any]):
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    attempt = 0
+    while True:
+        try:
+            with warnings.catch_warnings():
+                # The heartbeat is "experimental" since Optuna 2.9; the notice is noise.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                )
+        except (IntegrityError, ProgrammingError):
+            # Processes that start together on an empty database all create Optuna's
+            # tables; PostgreSQL lets one win and fails the others on its catalog. Once
+            # the winner is done the tables exist, and a retry only reads them.
+            attempt += 1
+            if attempt == CREATE_ATTEMPTS:
+                raise
+            time.sleep(0.5 * attempt)
 
 
 def _first_line(error: object) -> str:
@@ -257,6 +280,9 @@ def search(
         tracking.log_metric(parent_id, metric_name, best.value, step=finished)
         tracking.set_tag(parent_id, "champion.best_trial", str(best.number))
         tracking.set_terminated(parent_id, "FINISHED")
+        # Which of the study's trials this candidate's parameters come from, and how many
+        # had ended when it chose: the last process to finish has seen them all.
+        mlflow.set_tags({"champion.best_trial": best.number, "champion.study_trials": finished})
     return dict(best.params)
 
 
@@ -359,17 +385,14 @@ def _join_study(storage, name, context, candidate, experiment_id, pruner, tracki
     import optuna
 
     rdb = _rdb(storage)
-    options = {
-        "storage": rdb,
-        "study_name": name,
-        "direction": context.direction,
-        "sampler": optuna.samplers.TPESampler(),  # unseeded: see the module docstring
-        "pruner": pruner,
-    }
+    options = {"storage": rdb, "study_name": name, "direction": context.direction, "pruner": pruner}
     try:
-        study = optuna.create_study(**options, load_if_exists=False)
+        sampler = optuna.samplers.TPESampler(seed=context.spec.seed)
+        study = optuna.create_study(**options, sampler=sampler, load_if_exists=False)
     except optuna.exceptions.DuplicatedStudyError:
-        study = optuna.create_study(**options, load_if_exists=True)
+        # Unseeded: a joiner seeded like the creator would draw the creator's trials again.
+        sampler = optuna.samplers.TPESampler()
+        study = optuna.create_study(**options, sampler=sampler, load_if_exists=True)
         return study, _wait_for_parent(study, storage, experiment_id, tracking)
     run = tracking.create_run(
         experiment_id,
