@@ -64,7 +64,7 @@ from champion.errors import SpecError
 from champion.project.candidates import suggest_params
 from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, ProjectSpec
 from champion.project.splits import cv_folds
-from champion.registry.liveness import liveness_tags
+from champion.registry.liveness import heartbeat, liveness_tags
 from champion.registry.tracking import PROJECT_TAG, ROLE_TAG
 from champion.settings import Settings
 
@@ -329,17 +329,20 @@ def _trial(trial, context, candidate, folds, experiment_id, parent_id, tracking)
     running: list[Metric] = []
     state, status = "complete", "FINISHED"
     try:
-        for step, (fit_rows, score_rows) in enumerate(folds):
-            metrics = context.fold_metrics(candidate, params, fit_rows, score_rows)
-            scores.append(metrics.get(context.metric, np.nan))
-            if np.all(np.isnan(scores)):
-                continue
-            score = float(np.nanmean(scores))
-            running.append(Metric(key, score, int(time.time() * 1000), step))
-            trial.report(score, step)
-            if step < len(folds) - 1 and trial.should_prune():
-                state, status = "pruned", "KILLED"
-                raise optuna.TrialPruned(f"fold {step + 1} of {len(folds)}: {score:.4g}")
+        # A long trial beats like a candidate run, so another process's ``train`` on
+        # another host does not take it for dead (registry/liveness.py).
+        with heartbeat(tracking, run_id):
+            for step, (fit_rows, score_rows) in enumerate(folds):
+                metrics = context.fold_metrics(candidate, params, fit_rows, score_rows)
+                scores.append(metrics.get(context.metric, np.nan))
+                if np.all(np.isnan(scores)):
+                    continue
+                score = float(np.nanmean(scores))
+                running.append(Metric(key, score, int(time.time() * 1000), step))
+                trial.report(score, step)
+                if step < len(folds) - 1 and trial.should_prune():
+                    state, status = "pruned", "KILLED"
+                    raise optuna.TrialPruned(f"fold {step + 1} of {len(folds)}: {score:.4g}")
         return running[-1].value if running else float("nan")
     except optuna.TrialPruned:
         raise
