@@ -229,9 +229,9 @@ def search(
 ) -> dict:
     """Run ``candidate.search.trials`` trials and return the best parameters of the study
     (all processes' trials, in a shared one; ``context.search_storage`` says whether it
-    is shared). Called inside the candidate's active run,
-    on which it logs ``best_cv_<metric>`` (and, when shared, the study's name and
-    parent run as tags).
+    is shared). Called inside the candidate's active run, on which it logs
+    ``best_cv_<metric>`` and, when shared, tags: the study's name, its parent run, the
+    best trial's number and how many of the study's trials had ended when it chose.
 
     Raises:
         SpecError: a trial's parameters do not fit the estimator; no trial of the study
@@ -275,7 +275,8 @@ def search(
     metric_name = f"best_cv_{context.metric}"
     mlflow.log_metric(metric_name, best.value)
     if storage is not None:
-        ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        states = optuna.trial.TrialState
+        ended = (states.COMPLETE, states.PRUNED, states.FAIL)
         finished = len(study.get_trials(deepcopy=False, states=ended))
         tracking.log_metric(parent_id, metric_name, best.value, step=finished)
         tracking.set_tag(parent_id, "champion.best_trial", str(best.number))
