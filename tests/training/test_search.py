@@ -283,11 +283,20 @@ def test_a_storage_that_cannot_work_is_one_line_naming_the_key(url, message):
     assert "secret" not in caught.value.message
 
 
-def test_the_project_file_refuses_a_storage_that_is_not_a_url():
-    with pytest.raises(SpecError, match=r"'search\.storage': must be a database URL"):
+@pytest.mark.parametrize(
+    ("search", "message"),
+    [
+        ({"storage": "optuna.db"}, r"'search\.storage': must be a database URL"),
+        ({"pruner": "hyperband"}, r"'search\.pruner': Input should be 'median' or 'none'"),
+        ({"startup_trials": -1}, r"'search\.startup_trials': Input should be greater than"),
+        ({"storag": "sqlite:///s.db"}, r"unknown key 'search\.storag'; allowed keys here: st"),
+    ],
+    ids=["storage-not-a-url", "unknown-pruner", "negative-startup", "misspelt-key"],
+)
+def test_the_project_file_refuses_a_search_section_that_cannot_work(search, message):
+    with pytest.raises(SpecError, match=message):
         parse_spec(
-            {"name": "p", "data": "x.csv", "target": "y", "task": "binary"}
-            | {"search": {"storage": "optuna.db"}}
+            {"name": "p", "data": "x.csv", "target": "y", "task": "binary", "search": search}
         )
 
 
