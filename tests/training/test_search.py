@@ -300,18 +300,22 @@ def test_the_project_file_refuses_a_search_section_that_cannot_work(search, mess
         )
 
 
-def test_cli_unreachable_storage_exits_2_and_writes_nothing(tmp_path, breast_cancer_csv):
+UNREACHABLE = "postgresql://postgres@127.0.0.1:1/optuna"
+
+
+@pytest.mark.parametrize("key", ["search.storage", "CHAMPION_SEARCH_STORAGE"])
+def test_cli_unreachable_storage_exits_2_and_writes_nothing(key, tmp_path, breast_cancer_csv):
+    in_file = key == "search.storage"
     config = _searching_project(
-        tmp_path, breast_cancer_csv, "unreachable", "postgresql://postgres@127.0.0.1:1/optuna"
+        tmp_path, breast_cancer_csv, "unreachable", UNREACHABLE if in_file else "null"
     )
-    process = _champion(
-        "train", "-c", str(config), "--only", "logit", env=_clean_env(), cwd=tmp_path
-    )
+    env = _clean_env() if in_file else _clean_env(CHAMPION_SEARCH_STORAGE=UNREACHABLE)
+    process = _champion("train", "-c", str(config), "--only", "logit", env=env, cwd=tmp_path)
     _, stderr = process.communicate(timeout=300)
     assert process.returncode == 2
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
-    assert stderr.startswith("SpecError: search.storage: cannot reach the search storage")
+    assert stderr.startswith(f"SpecError: {key}: cannot reach the search storage"), stderr
     # The default store is a SQLite file beside the project file: never created.
     assert not (tmp_path / "mlflow.db").exists()
     assert not (tmp_path / "mlartifacts").exists()
