@@ -21,6 +21,11 @@ Environment variables:
                           ``postgresql://user@host/db``); by default a SQLite file
                           ``predictions.db`` in the project folder, so serving,
                           feedback and monitoring run from one folder find one log.
+    CHAMPION_SEARCH_STORAGE  the Optuna storage (a SQLAlchemy URL, e.g.
+                          ``postgresql+psycopg2://user@host/optuna``) that several
+                          ``champion train`` processes share a search through; it wins
+                          over the project file's ``search.storage``. Unset: the
+                          project file decides (by default, one process, in memory).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class Settings:
         artifact_root: artifact location for new experiments on a local store, or None
             to let the tracking server decide.
         prediction_log: the SQLAlchemy URL of the prediction log.
+        search_storage: the shared Optuna storage from the environment, or None.
     """
 
     project_dir: Path
@@ -49,6 +55,7 @@ class Settings:
     registry_uri: str
     artifact_root: str | None
     prediction_log: str
+    search_storage: str | None = None
 
     @classmethod
     def from_env(
@@ -64,4 +71,5 @@ class Settings:
             artifact_root = Path(env.get("CHAMPION_ARTIFACTS") or project / "mlartifacts")
             artifact_root = artifact_root.resolve().as_uri()
         log = env.get("CHAMPION_PREDICTION_LOG") or f"sqlite:///{project / 'predictions.db'}"
-        return cls(project, tracking, registry, artifact_root, log)
+        search = env.get("CHAMPION_SEARCH_STORAGE") or None
+        return cls(project, tracking, registry, artifact_root, log, search)

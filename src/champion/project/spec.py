@@ -128,6 +128,39 @@ class SearchSpec(_Strict):
         return space
 
 
+class StudySpec(_Strict):
+    """How every candidate's Optuna search runs (``search`` at the top of the project
+    file; a candidate's own ``search`` says what to search).
+
+    Attributes:
+        storage: a SQLAlchemy URL (``postgresql+psycopg2://user@host/optuna``,
+            ``sqlite:///study.db``) where a study is shared, so that several ``champion
+            train --only NAME`` processes, on one machine or many, search one candidate
+            together; ``CHAMPION_SEARCH_STORAGE`` wins over it. None: each process
+            searches alone, in memory.
+        pruner: ``median`` stops a trial after a CV fold whose running score is worse
+            than the median of earlier trials at that fold (Optuna's ``MedianPruner``);
+            ``none`` runs every fold of every trial.
+        startup_trials: trials that run to the end before any is pruned.
+        warmup_folds: the first folds of every trial, which never prune it.
+    """
+
+    storage: str | None = None
+    pruner: Literal["median", "none"] = "median"
+    startup_trials: int = Field(5, ge=0)
+    warmup_folds: int = Field(1, ge=0)
+
+    @field_validator("storage")
+    @classmethod
+    def _check_storage(cls, storage: str | None) -> str | None:
+        if storage is not None and "://" not in storage:
+            raise ValueError(
+                "must be a database URL such as postgresql+psycopg2://user@host/optuna "
+                "or sqlite:///study.db"
+            )
+        return storage
+
+
 class CandidateSpec(_Strict):
     """One candidate model: a built-in name (see ``champion.project.candidates.BUILTIN``) or an
     import path such as ``sklearn.neighbors.KNeighborsClassifier``."""
@@ -452,6 +485,7 @@ class ProjectSpec(_Strict):
     threshold: float | Literal["auto"] = "auto"
     # What a mistake costs (champion.project.business); validated per task below.
     business: dict[Any, Any] | None = None
+    search: StudySpec = Field(default_factory=StudySpec)
 
     @field_validator("threshold", mode="before")
     @classmethod

@@ -1,7 +1,8 @@
 """Training: fit every candidate of a project, each one a fully logged MLflow run.
 
-Owns ``train`` (:func:`~champion.training.train.train_project`: split, fit, search,
-evaluate, log), ``explain`` (SHAP values and feature importance) and ``plots`` (the
+Owns ``train`` (:func:`~champion.training.train.train_project`: split, fit, evaluate,
+log), ``search`` (the Optuna search, alone or shared by several processes through a
+database), ``explain`` (SHAP values and feature importance) and ``plots`` (the
 figures logged with a run).
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.artifacts``,

@@ -4,7 +4,8 @@
 run logs its parameters, holdout metrics, fit time, the dataset as a run input, the
 model (skops, with signature and input example), plots, feature importance, SHAP
 values and the reference profile of the training data. A candidate with a search
-space runs an Optuna study first, one nested run per trial.
+space runs an Optuna study first (:mod:`champion.training.search`), one nested run per
+trial.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
-import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
@@ -26,7 +26,7 @@ import champion
 from champion import artifacts
 from champion.errors import SpecError
 from champion.project import business as business_values
-from champion.project.candidates import default_candidates, make_estimator, suggest_params
+from champion.project.candidates import default_candidates, make_estimator
 from champion.project.categories import canonical_category
 from champion.project.data import Table, load_table
 from champion.project.decision import threshold_of, without_threshold
@@ -48,6 +48,7 @@ from champion.registry.tracking import (
 )
 from champion.settings import Settings
 from champion.training import explain, plots, threshold
+from champion.training.search import StudyStorage, check_storage, search, study_storage
 
 SHAP_ROWS = 50
 DEFAULT_EXAMPLES = 3
@@ -91,6 +92,7 @@ class _Context:
     split: Split
     metric: str
     direction: str
+    search_storage: StudyStorage | None = None  # set by train_project
 
     @property
     def spec(self):
@@ -98,6 +100,16 @@ class _Context:
 
     def part(self, positions):
         return self.inputs.iloc[positions], self.target.y[positions]
+
+    def fold_metrics(
+        self, candidate: CandidateSpec, params: dict, fit_rows, score_rows
+    ) -> dict[str, float]:
+        """Fit ``candidate`` with ``params`` on ``fit_rows`` and score it on
+        ``score_rows`` (positions within the training rows): one CV fold of a search."""
+        X_train, y_train = self.part(self.split.train)
+        pipeline = build_pipeline(self, candidate, params)
+        _fit(pipeline, X_train.iloc[fit_rows], y_train[fit_rows], candidate)
+        return _holdout_metrics(self, pipeline, X_train.iloc[score_rows], y_train[score_rows])
 
 
 Progress = Callable[[str, int, int], None]
@@ -169,6 +181,9 @@ def train_project(
                 field="only",
             )
         candidates = [c for c in candidates if c.name in only]
+    context.search_storage = study_storage(project.spec, settings)
+    if context.search_storage and any(c.search for c in candidates):
+        check_storage(context.search_storage)  # before anything is written to the store
     progress = progress or (lambda what, done, total: None)
     with use_tracking(settings):
         experiment_id = ensure_experiment(settings, project.spec.name)
@@ -227,7 +242,7 @@ def _train_candidate(
     ):
         params = dict(candidate.params)
         if candidate.search is not None:
-            params |= _search(context, candidate, experiment_id, progress)
+            params |= search(context, candidate, experiment_id, progress)
         pipeline = build_pipeline(context, candidate, params)
         X_train, y_train = context.part(context.split.train)
         X_test, y_test = context.part(context.split.test)
@@ -303,55 +318,6 @@ def _holdout_metrics(context: _Context, pipeline: Pipeline, X, y) -> dict[str, f
     return evaluate(
         task, y, y_pred, proba, classes, context.target.pos_label, business=context.spec.business
     )
-
-
-def _search(context: _Context, candidate: CandidateSpec, experiment_id: str, progress) -> dict:
-    """Optuna over ``candidate.search``: one nested run per trial, scored by CV on the
-    training rows only (the holdout stays unseen until the final fit)."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = context.spec
-    search = candidate.search
-    X_train, y_train = context.part(context.split.train)
-    frame_train = context.table.frame.iloc[context.split.train]
-    folds = cv_folds(
-        spec.task,
-        spec.split,
-        frame_train,
-        y_train if spec.task in CLASSIFICATION_TASKS else None,
-        spec.seed,
-    )
-
-    def objective(trial) -> float:
-        params = dict(candidate.params) | suggest_params(trial, search)
-        name = f"{candidate.name}-trial-{trial.number}"
-        with mlflow.start_run(
-            experiment_id=experiment_id,
-            run_name=name,
-            nested=True,
-            tags={ROLE_TAG: "trial"} | liveness_tags(),
-        ):
-            scores = []
-            for train_rows, valid_rows in folds:
-                pipeline = build_pipeline(context, candidate, params)
-                _fit(pipeline, X_train.iloc[train_rows], y_train[train_rows], candidate)
-                metrics = _holdout_metrics(
-                    context, pipeline, X_train.iloc[valid_rows], y_train[valid_rows]
-                )
-                scores.append(metrics.get(context.metric, np.nan))
-            score = float(np.nanmean(scores)) if not np.all(np.isnan(scores)) else float("nan")
-            mlflow.log_params({f"model.{k}": v for k, v in params.items()})
-            mlflow.log_metric(f"cv_{context.metric}", score)
-        progress(f"{candidate.name} trial {trial.number + 1}/{search.trials}", -1, search.trials)
-        return score
-
-    study = optuna.create_study(
-        direction=context.direction, sampler=optuna.samplers.TPESampler(seed=spec.seed)
-    )
-    study.optimize(objective, n_trials=search.trials)
-    mlflow.log_metric(f"best_cv_{context.metric}", study.best_value)
-    return study.best_params
 
 
 def _params_to_log(context: _Context, candidate: CandidateSpec, pipeline: Pipeline) -> dict:
