@@ -7,7 +7,9 @@ folder) or PostgreSQL, through SQLAlchemy Core. The tables and the engine are
 :mod:`champion.monitoring.store`'s.
 
 Writing stays off the request's path: :meth:`PredictionLog.record` appends the
-request's arrays to a buffer and returns; a background thread turns them into rows and
+request's arrays to a buffer and returns (its inputs column by column, its predictions
+as one array: :class:`Outputs`; nothing per row); a background thread turns them into
+rows and
 writes them in one transaction every ``flush_interval`` seconds, or as soon as the
 buffer is half full. The buffer holds at most ``max_buffered`` rows: when a request
 would go past that (the writer cannot keep up), it writes the buffer itself first
@@ -83,12 +85,46 @@ REUSED = "~"
 
 
 @dataclass(frozen=True)
+class Outputs:
+    """One request's predictions as the model gave them (one array, not a value per
+    row): what the log stores for them is made by the writer, off the request's path.
+
+    Attributes:
+        task: binary, multiclass, regression or multilabel.
+        predictions: labels (any dtype), values, or a rows × tags 0/1 matrix.
+        tags: a multilabel model's tag names, in column order.
+    """
+
+    task: str
+    predictions: np.ndarray
+    tags: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def rows(self) -> list[dict]:
+        """Per row, the JSON-ready output: ``{"label"}``, ``{"value"}`` or
+        ``{"predicted_tags"}``; NumPy scalars become Python values (``tolist``)."""
+        if self.task == "regression":
+            return [{"value": v} for v in np.asarray(self.predictions, dtype=float).tolist()]
+        if self.task == "multilabel":
+            on = np.asarray(self.predictions).astype(bool).tolist()
+            return [
+                {"predicted_tags": [t for t, is_on in zip(self.tags, row, strict=True) if is_on]}
+                for row in on
+            ]
+        return [{"label": label} for label in np.asarray(self.predictions).tolist()]
+
+
+@dataclass(frozen=True)
 class Scored:
     """One request's predictions by one arm, as the server has them (arrays, not rows).
 
     Attributes:
         inputs: model input column → one value per row (as the model saw them).
-        outputs: one JSON-ready value per row (label, value or tag list).
+        outputs: one JSON-ready value per row (label, value or tag list), or
+            :class:`Outputs`, the predictions as one array, turned into those values
+            by the writer.
     """
 
     request_id: str
@@ -97,7 +133,7 @@ class Scored:
     version: str
     arm: str
     inputs: Mapping[str, np.ndarray]
-    outputs: list
+    outputs: list | Outputs
     latency_ms: float
 
     @property
@@ -949,7 +985,9 @@ def _row_of(scored: Scored) -> dict:
         "arm": scored.arm,
         "rows": scored.rows,
         "inputs": _dumps(dict(scored.inputs)),
-        "outputs": _dumps(list(scored.outputs)),
+        "outputs": _dumps(
+            scored.outputs.rows() if isinstance(scored.outputs, Outputs) else list(scored.outputs)
+        ),
         "latency_ms": scored.latency_ms,
     }
 

@@ -59,7 +59,13 @@ from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.openapi import document
 from champion.serving.page import render_page
-from champion.serving.protocol import Limits, parse_invocations, parse_json, parse_records
+from champion.serving.protocol import (
+    Limits,
+    invocations_answer,
+    parse_invocations,
+    parse_json,
+    parse_records,
+)
 from champion.serving.scoring import Answer, DataPlane, Route
 from champion.settings import Settings
 
@@ -154,6 +160,9 @@ def create_app(
     # FastAPI cannot describe routes that read raw bodies: the document is written for
     # the champion arm's columns and classes (and follows it across hot reloads).
     app.openapi = lambda: document(plane.live().champion.model, title=app.title, max_rows=max_rows)
+    # For tools that open the request path up (benchmarks/profile_serving.py); the
+    # routes themselves use the plane they close over.
+    app.state.plane = plane
 
     @app.exception_handler(ChampionError)
     async def champion_error(request: Request, error: ChampionError):
@@ -187,7 +196,7 @@ def create_app(
     def score_invocations(route, body, content_type, request_id, started):
         rows = parse_invocations(body, content_type, route.model.features.columns, limits)
         answer = plane.score(route, rows, request_id=request_id, started=started)
-        return answer, orjson.dumps({"predictions": answer.predictions.tolist()})
+        return answer, invocations_answer(answer.predictions)
 
     async def predict(request: Request):
         started = (time.time(), time.perf_counter())
