@@ -176,6 +176,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7, help="rounds; the best counts")
     parser.add_argument("--log-batch", type=int, default=500, help="requests per log write")
     parser.add_argument("--cprofile", type=int, metavar="ROWS", help="profile whole calls")
+    parser.add_argument("--sort", default="tottime", help="cProfile order (e.g. cumulative)")
     args = parser.parse_args()
 
     environ = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{args.workdir / 'mlflow.db'}"}
@@ -199,7 +200,7 @@ def main() -> None:
             for _ in range(args.number):
                 driver.post(body)
             profile.disable()
-            pstats.Stats(profile).sort_stats("tottime").print_stats(30)
+            pstats.Stats(profile).sort_stats(args.sort).print_stats(30)
             return
         table = {rows: stage_times(driver, plane, rows, args) for rows in (1, 100)}
     finally:

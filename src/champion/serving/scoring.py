@@ -176,12 +176,12 @@ class DataPlane:
     def _count(self, model: ServedModel, arm: str, predictions) -> None:
         if model.task in ("regression", "multilabel"):
             label = "value" if model.task == "regression" else "tags"
-            self.metrics.predictions.labels(model.version, arm, label).inc(len(predictions))
+            self.metrics.count_predictions(model.version, arm, label, len(predictions))
             return
         # Counter, not np.unique: a request holds few rows, and np.unique's sort costs more;
         # the labels are spelt as text once per class, not once per row.
         for label, count in Counter(np.asarray(predictions).tolist()).items():
-            self.metrics.predictions.labels(model.version, arm, str(label)).inc(count)
+            self.metrics.count_predictions(model.version, arm, str(label), count)
 
     def _record(
         self,
