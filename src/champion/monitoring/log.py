@@ -378,7 +378,7 @@ class PredictionLog:
         with self.engine.begin() as connection:
             fresh, learnt = _distinct_keys(connection, rows, self._next_free)
             if fresh:
-                connection.execute(predictions_table.insert(), fresh)
+                _insert(connection, fresh)
         # Learnt only once written: a retried batch checks its keys afresh.
         if len(self._next_free) > MAX_REMEMBERED:
             self._next_free.clear()
@@ -958,6 +958,41 @@ def _distinct_keys(
     if reused:
         log.warning("prediction log: %d reused request id(s) logged as ID%sN", reused, REUSED)
     return fresh, {k: n for k, n in learnt.items() if n > 1}
+
+
+# The columns a logged request fills, in the order of the driver-level INSERT.
+_COLUMNS = (
+    "request_id",
+    "ts",
+    "model",
+    "version",
+    "arm",
+    "rows",
+    "inputs",
+    "outputs",
+    "latency_ms",
+)
+# Positional placeholders by DBAPI paramstyle (SQLite's qmark, psycopg2's pyformat).
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert(connection: sa.Connection, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts of :data:`_COLUMNS`) with the driver's ``executemany``.
+
+    Through the driver, not ``predictions_table.insert()``: SQLAlchemy processes every
+    row's parameters in Python, which cost the writer (a thread sharing the server's
+    cores and its GIL) a quarter of its time, more than the insert itself. A driver
+    with another paramstyle goes through SQLAlchemy.
+    """
+    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
+    if mark is None:
+        connection.execute(predictions_table.insert(), rows)
+        return
+    sql = (
+        f"INSERT INTO {predictions_table.name} ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
+    )
+    connection.exec_driver_sql(sql, [tuple(row[c] for c in _COLUMNS) for row in rows])
 
 
 def _written_at(connection: sa.Connection, rows: list[dict]) -> dict[tuple, list[str]]:
