@@ -318,7 +318,8 @@ class ScoringEndpoint:
 
     async def __call__(self, scope, receive, send) -> None:
         started = (time.time(), time.perf_counter())
-        headers = dict(scope["headers"])
+        # The first of repeated headers wins, as in Starlette's ``Request.headers``.
+        headers = dict(reversed(scope["headers"]))
         route = None
         try:
             key = headers.get(self._route_header)
