@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from champion.errors import RequestError
 from champion.serving.envelope import MAX_REQUEST_ID, Envelope
 from champion.serving.metrics import ServerMetrics
 from support.serving import running
@@ -161,3 +162,68 @@ def test_a_hang_up_mid_body_is_a_499_and_not_in_the_error_rate(served):
         time.sleep(0.02)
     # The error_rate alert divides server_errors by answered: a hang-up is in neither.
     assert (hang_ups(), metrics.answered, metrics.server_errors) == (before[0] + 1, *before[1:])
+
+
+def _shortcut_app():
+    """``/fast`` answered by the app's router for GET and by a shortcut for POST."""
+
+    async def routed(request: Request):
+        return JSONResponse({"by": "router"})
+
+    async def shortcut(scope, receive, send):
+        body = b""
+        try:
+            while True:  # read as the scoring endpoints do: the envelope limits the body
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body", False):
+                    break
+        except RequestError as error:  # a shortcut answers the limits' errors itself
+            await JSONResponse(error.to_dict(), error.http_status)(scope, receive, send)
+            return
+        seen = dict(scope["headers"])[b"x-request-id"].decode()
+        payload = JSONResponse({"by": "shortcut", "seen": seen, "bytes": len(body)})
+        await payload(scope, receive, send)
+
+    app = Starlette(routes=[Route("/fast", routed, methods=["GET"])])
+    metrics = ServerMetrics()
+    wrapped = Envelope(
+        app,
+        metrics=metrics,
+        max_body_bytes=LIMIT,
+        default_answer=lambda: ("7", "champion"),
+        endpoints={"/fast"},
+        shortcuts={"/fast": shortcut},
+    )
+    return wrapped, metrics
+
+
+def test_a_post_to_a_shortcut_skips_the_app_and_keeps_the_envelope():
+    app, metrics = _shortcut_app()
+    with running(app) as url:
+        posted = httpx.post(f"{url}/fast", content=b"12345", headers={"X-Request-ID": "r-1"})
+        assert posted.json() == {"by": "shortcut", "seen": "r-1", "bytes": 5}
+        assert posted.headers["x-request-id"] == "r-1"
+        assert posted.headers["x-model-version"] == "7"
+        assert httpx.get(f"{url}/fast").json() == {"by": "router"}
+        # The body's limit holds for a shortcut, announced or streamed.
+        assert httpx.post(f"{url}/fast", content=b"x" * (LIMIT + 1)).status_code == 413
+
+        def chunks():
+            yield b"x" * LIMIT
+            yield b"x"
+
+        streamed = httpx.post(f"{url}/fast", content=chunks())
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["message"] == f"the body is over the limit of {LIMIT} bytes"
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(b"POST /fast HTTP/1.1\r\nHost: test\r\nContent-Length: 50\r\n\r\n{")
+        deadline = time.monotonic() + 5
+        labels = {"endpoint": "/fast", "status": "499"}
+        while not metrics.registry.get_sample_value("champion_requests_total", labels):
+            assert time.monotonic() < deadline, "the hang-up was never counted"
+            time.sleep(0.02)
+    count = metrics.registry.get_sample_value
+    assert count("champion_requests_total", {"endpoint": "/fast", "status": "200"}) == 2
+    assert count("champion_requests_total", {"endpoint": "/fast", "status": "413"}) == 2

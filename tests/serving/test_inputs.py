@@ -91,3 +91,39 @@ def test_inconsistent_shapes_are_a_400_naming_where(payload, field):
     with pytest.raises(RequestError) as caught:
         parse_invocations(json.dumps(payload).encode(), "application/json", ["hp", "speed"])
     assert caught.value.http_status == 400 and caught.value.field == field
+
+
+def test_plain_numbers_convert_at_once_as_value_by_value():
+    """Rows of numbers and nulls only (the usual body) are converted by NumPy in one
+    pass; that gives what the checked value-by-value conversion gives, and what
+    training gave, infinities and integers past a double's range included (missing)."""
+    hp = [1, 2.5, None, math.inf, 2**70, -0.0, 9007199254740993, 10**400]
+    n = len(hp)
+    other = {"speed": list(range(n)), "colour": ["red"] * n, "entry": ["x"] * n}
+    plain = to_inputs(
+        Rows({"hp": hp[:-1], **{k: v[:-1] for k, v in other.items()}}, n - 1), FEATURES
+    )
+    # A string among the numbers sends the column down the checked path.
+    checked = to_inputs(Rows({"hp": [*hp[:-1], "1"], **other}, n), FEATURES)
+    np.testing.assert_array_equal(plain["hp"], checked["hp"][:-1])
+    frame = pd.DataFrame(
+        {"hp": pd.Series(hp[:-1], dtype=object), **{k: v[:-1] for k, v in other.items()}}
+    )
+    expected = model_inputs(frame, FEATURES)["hp"].to_numpy(dtype=float)
+    np.testing.assert_array_equal(plain["hp"], expected)
+    assert np.isnan(plain["hp"][[2, 3]]).all() and plain["hp"][4] == 2.0**70
+    # NumPy refuses an integer past a double's range: checked path, missing as well.
+    huge = to_inputs(Rows({"hp": hp, **other}, n), FEATURES)
+    np.testing.assert_array_equal(huge["hp"][:-1], plain["hp"])
+    assert math.isnan(huge["hp"][-1])
+
+
+def test_numeric_columns_are_rows_of_one_contiguous_block():
+    split = {"columns": ["hp", "speed", "colour", "entry"], "data": [[1, 2, "a", "b"]] * 3}
+    body = json.dumps({"dataframe_split": split}).encode()
+    inputs = to_inputs(parse_invocations(body, "application/json", []), FEATURES)
+    hp, speed = inputs["hp"], inputs["speed"]
+    assert hp.base is not None and hp.base is speed.base  # one block, a row per column
+    assert hp.base.shape == (2, 3) and hp.base.flags.c_contiguous
+    assert hp.flags.c_contiguous and speed.flags.c_contiguous
+    assert hp.tolist() == [1.0] * 3 and speed.tolist() == [2.0] * 3

@@ -7,11 +7,20 @@ from __future__ import annotations
 import io
 import json
 
+import numpy as np
+import orjson
 import pandas as pd
 import pytest
 
 from champion.errors import RequestError
-from champion.serving.protocol import Limits, Rows, media_type, parse_invocations, parse_records
+from champion.serving.protocol import (
+    Limits,
+    Rows,
+    invocations_answer,
+    media_type,
+    parse_invocations,
+    parse_records,
+)
 
 COLUMNS = ["hp", "colour", "speed"]
 # One table, with a gap: every format below spells it.
@@ -356,3 +365,22 @@ def test_csv_columns_are_typed_as_pandas_types_them():
     frame = pd.read_csv(io.BytesIO(body))
     assert rows.columns == Rows.from_frame(frame).columns
     assert rows.columns["gap"] == [None, 3.0] and rows.columns["blank"] == [None, None]
+
+
+@pytest.mark.parametrize(
+    "predictions",
+    [
+        np.array([0, 1, 1]),  # binary, integer classes
+        np.array([True, False]),  # boolean classes
+        np.array(["setosa", "virginica"], dtype=object),  # text classes
+        np.array([0.1, 1 / 3, 1e22, -0.0, 5e-324, np.nan]),  # regression
+        np.array([0.1, 2.5], dtype=np.float32),  # float32: as the double tolist gives
+        np.array([[0, 1, 1], [1, 0, 0]]),  # multilabel: a row of 0/1 per tag
+        np.arange(6.0)[::2],  # not contiguous
+    ],
+    ids=["int", "bool", "str", "float64", "float32", "multilabel", "strided"],
+)
+def test_the_invocations_answer_is_the_json_of_tolist(predictions):
+    """Written from the array without a Python value per row, the body is byte for byte
+    the one ``tolist`` gives, which is what MLflow's server answers (types included)."""
+    assert invocations_answer(predictions) == orjson.dumps({"predictions": predictions.tolist()})

@@ -4,6 +4,7 @@ requests the same way."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -61,7 +62,6 @@ def _rows(trained, n: int = 5) -> pd.DataFrame:
 
 
 def _payloads(rows: pd.DataFrame) -> dict[str, tuple[str, bytes]]:
-    import json
 
     clean = rows.astype(object).where(rows.notna(), None)
     split = {
@@ -321,6 +321,8 @@ def test_answers_match_mlflow_models_serve(server, trained, tmp_path):
             )
             assert theirs.status_code == ours.status_code == 200, (kind, theirs.text, ours.text)
             assert ours.json() == theirs.json(), kind
+            # The same JSON types too (1 == 1.0 == True in Python, not in JSON).
+            assert json.dumps(ours.json()) == json.dumps(theirs.json()), kind
     finally:
         os.killpg(process.pid, 15)
         process.wait(20)

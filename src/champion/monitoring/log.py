@@ -7,7 +7,9 @@ folder) or PostgreSQL, through SQLAlchemy Core. The tables and the engine are
 :mod:`champion.monitoring.store`'s.
 
 Writing stays off the request's path: :meth:`PredictionLog.record` appends the
-request's arrays to a buffer and returns; a background thread turns them into rows and
+request's arrays to a buffer and returns (its inputs column by column, its predictions
+as one array: :class:`Outputs`; nothing per row); a background thread turns them into
+rows and
 writes them in one transaction every ``flush_interval`` seconds, or as soon as the
 buffer is half full. The buffer holds at most ``max_buffered`` rows: when a request
 would go past that (the writer cannot keep up), it writes the buffer itself first
@@ -83,12 +85,46 @@ REUSED = "~"
 
 
 @dataclass(frozen=True)
+class Outputs:
+    """One request's predictions as the model gave them (one array, not a value per
+    row): what the log stores for them is made by the writer, off the request's path.
+
+    Attributes:
+        task: binary, multiclass, regression or multilabel.
+        predictions: labels (any dtype), values, or a rows × tags 0/1 matrix.
+        tags: a multilabel model's tag names, in column order.
+    """
+
+    task: str
+    predictions: np.ndarray
+    tags: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.predictions)
+
+    def rows(self) -> list[dict]:
+        """Per row, the JSON-ready output: ``{"label"}``, ``{"value"}`` or
+        ``{"predicted_tags"}``; NumPy scalars become Python values (``tolist``)."""
+        if self.task == "regression":
+            return [{"value": v} for v in np.asarray(self.predictions, dtype=float).tolist()]
+        if self.task == "multilabel":
+            on = np.asarray(self.predictions).astype(bool).tolist()
+            return [
+                {"predicted_tags": [t for t, is_on in zip(self.tags, row, strict=True) if is_on]}
+                for row in on
+            ]
+        return [{"label": label} for label in np.asarray(self.predictions).tolist()]
+
+
+@dataclass(frozen=True)
 class Scored:
     """One request's predictions by one arm, as the server has them (arrays, not rows).
 
     Attributes:
         inputs: model input column → one value per row (as the model saw them).
-        outputs: one JSON-ready value per row (label, value or tag list).
+        outputs: one JSON-ready value per row (label, value or tag list), or
+            :class:`Outputs`, the predictions as one array, turned into those values
+            by the writer.
     """
 
     request_id: str
@@ -97,7 +133,7 @@ class Scored:
     version: str
     arm: str
     inputs: Mapping[str, np.ndarray]
-    outputs: list
+    outputs: list | Outputs
     latency_ms: float
 
     @property
@@ -342,7 +378,7 @@ class PredictionLog:
         with self.engine.begin() as connection:
             fresh, learnt = _distinct_keys(connection, rows, self._next_free)
             if fresh:
-                connection.execute(predictions_table.insert(), fresh)
+                _insert(connection, fresh)
         # Learnt only once written: a retried batch checks its keys afresh.
         if len(self._next_free) > MAX_REMEMBERED:
             self._next_free.clear()
@@ -924,6 +960,41 @@ def _distinct_keys(
     return fresh, {k: n for k, n in learnt.items() if n > 1}
 
 
+# The columns a logged request fills, in the order of the driver-level INSERT.
+_COLUMNS = (
+    "request_id",
+    "ts",
+    "model",
+    "version",
+    "arm",
+    "rows",
+    "inputs",
+    "outputs",
+    "latency_ms",
+)
+# Positional placeholders by DBAPI paramstyle (SQLite's qmark, psycopg2's pyformat).
+_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
+
+
+def _insert(connection: sa.Connection, rows: list[dict]) -> None:
+    """Insert ``rows`` (dicts of :data:`_COLUMNS`) with the driver's ``executemany``.
+
+    Through the driver, not ``predictions_table.insert()``: SQLAlchemy processes every
+    row's parameters in Python, which cost the writer (a thread sharing the server's
+    cores and its GIL) a quarter of its time, more than the insert itself. A driver
+    with another paramstyle goes through SQLAlchemy.
+    """
+    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
+    if mark is None:
+        connection.execute(predictions_table.insert(), rows)
+        return
+    sql = (
+        f"INSERT INTO {predictions_table.name} ({', '.join(_COLUMNS)}) "
+        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
+    )
+    connection.exec_driver_sql(sql, [tuple(row[c] for c in _COLUMNS) for row in rows])
+
+
 def _written_at(connection: sa.Connection, rows: list[dict]) -> dict[tuple, list[str]]:
     """The keys logged at the times of ``rows``, by (arm, model, time): a row of
     ``rows`` found there under its id (or a suffixed one) is written already."""
@@ -949,7 +1020,9 @@ def _row_of(scored: Scored) -> dict:
         "arm": scored.arm,
         "rows": scored.rows,
         "inputs": _dumps(dict(scored.inputs)),
-        "outputs": _dumps(list(scored.outputs)),
+        "outputs": _dumps(
+            scored.outputs.rows() if isinstance(scored.outputs, Outputs) else list(scored.outputs)
+        ),
         "latency_ms": scored.latency_ms,
     }
 

@@ -89,10 +89,12 @@ class Plan:
 
     def _classes_of(self, raw: np.ndarray) -> np.ndarray:
         """The graph's labels as the pipeline's classes (their values and dtype)."""
-        keys = raw.astype(self.label_keys.dtype)
-        positions = np.searchsorted(self.label_keys, keys)
-        positions = np.minimum(positions, len(self.label_keys) - 1)
-        if not np.array_equal(self.label_keys[positions], keys):
+        # In place and without np.array_equal's checks: on a one-row request these
+        # few calls cost as much as running the graph.
+        keys = raw.astype(self.label_keys.dtype, copy=False)
+        positions = self.label_keys.searchsorted(keys)
+        np.minimum(positions, len(self.label_keys) - 1, out=positions)
+        if not (self.label_keys[positions] == keys).all():
             raise ValueError("the graph answered a label that is not a class")
         return self.classes[self.label_order[positions]]
 

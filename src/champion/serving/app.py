@@ -44,7 +44,7 @@ from functools import partial
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from champion.errors import ChampionError
@@ -53,16 +53,28 @@ from champion.monitoring.log import LabelSpace, LogOptions, parse_labels
 from champion.project.categories import canonical_category
 from champion.project.spec import CLASSIFICATION_TASKS, MonitoringSpec
 from champion.serving.deployment import Deployment, Traffic
-from champion.serving.envelope import BODY_TIMEOUT, REQUEST_ID_HEADER, Envelope
+from champion.serving.envelope import (
+    BODY_TIMEOUT,
+    REQUEST_ID_HEADER,
+    ClientGone,
+    Envelope,
+)
 from champion.serving.lifecycle import Lifecycle
 from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel, load_served_model
 from champion.serving.openapi import document
 from champion.serving.page import render_page
-from champion.serving.protocol import Limits, parse_invocations, parse_json, parse_records
-from champion.serving.scoring import Answer, DataPlane, Route
+from champion.serving.protocol import (
+    Limits,
+    invocations_answer,
+    parse_invocations,
+    parse_json,
+    parse_records,
+)
+from champion.serving.scoring import DataPlane, Route
 from champion.settings import Settings
 
+_REQUEST_ID = REQUEST_ID_HEADER.encode()
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
 MAX_COLUMNS = 1_000
@@ -154,6 +166,9 @@ def create_app(
     # FastAPI cannot describe routes that read raw bodies: the document is written for
     # the champion arm's columns and classes (and follows it across hot reloads).
     app.openapi = lambda: document(plane.live().champion.model, title=app.title, max_rows=max_rows)
+    # For tools that open the request path up (benchmarks/profile_serving.py); the
+    # routes themselves use the plane they close over.
+    app.state.plane = plane
 
     @app.exception_handler(ChampionError)
     async def champion_error(request: Request, error: ChampionError):
@@ -168,42 +183,16 @@ def create_app(
     def route_of(request: Request) -> Route:
         return plane.route(request.headers.get(traffic.route_header))
 
-    # The two scoring routes are plain Starlette routes: they read the raw request, so
-    # FastAPI's per-call dependency solving would only add time (about 15% of a call).
-    async def invocations(request: Request):
-        started = (time.time(), time.perf_counter())
-        route = route_of(request)
-        try:
-            body = await request.body()
-            args = (route, body, request.headers.get("content-type"), _request_id(request))
-            if len(body) <= SMALL_BODY:
-                answer, payload = score_invocations(*args, started)
-            else:
-                answer, payload = await off_loop(score_invocations, *args, started)
-        except ChampionError as error:
-            return _error_response(error, route)
-        return _scored_response(payload, answer)
-
+    # The two scoring routes are plain ASGI endpoints (:class:`ScoringEndpoint`), and
+    # the envelope calls them directly for a POST, past the router and Starlette's
+    # exception middleware: for a one-row prediction, that machinery and a Request and
+    # Response object each would cost more than the model.
     def score_invocations(route, body, content_type, request_id, started):
         rows = parse_invocations(body, content_type, route.model.features.columns, limits)
         answer = plane.score(route, rows, request_id=request_id, started=started)
-        return answer, orjson.dumps({"predictions": answer.predictions.tolist()})
+        return answer, invocations_answer(answer.predictions)
 
-    async def predict(request: Request):
-        started = (time.time(), time.perf_counter())
-        route = route_of(request)
-        try:
-            body = await request.body()
-            args = (route, body, _request_id(request), started)
-            if len(body) <= SMALL_BODY:
-                answer, payload = score_records(*args)
-            else:
-                answer, payload = await off_loop(score_records, *args)
-        except ChampionError as error:
-            return _error_response(error, route)
-        return _scored_response(payload, answer)
-
-    def score_records(route, body, request_id, started):
+    def score_records(route, body, content_type, request_id, started):
         rows = parse_records(body, limits)
         answer = plane.score(route, rows, request_id=request_id, started=started, describe=True)
         payload = {
@@ -216,8 +205,14 @@ def create_app(
         }
         return answer, orjson.dumps(payload)
 
-    app.add_route("/invocations", invocations, methods=["POST"])
-    app.add_route("/predict", predict, methods=["POST"])
+    scoring = {
+        "/invocations": ScoringEndpoint(plane, score_invocations, off_loop),
+        "/predict": ScoringEndpoint(plane, score_records, off_loop),
+    }
+    for path, endpoint in scoring.items():
+        # Routed too: the router answers other methods (405 with Allow), and a POST
+        # that reaches it (an app without the envelope) is served the same way.
+        app.add_route(path, endpoint, methods=["POST"])
 
     @app.post("/explain")
     async def explain(request: Request):
@@ -296,8 +291,82 @@ def create_app(
         default_answer=plane.default_answer,
         endpoints={route.path for route in app.routes},
         body_timeout=body_timeout,
+        shortcuts=scoring,
     )
     return app
+
+
+class ScoringEndpoint:
+    """A scoring route as a plain ASGI app: read the body, score it (on the loop, or in
+    the pool past ``SMALL_BODY`` bytes), answer, then run the shadow's work.
+
+    Args:
+        plane: routes the request to an arm (by the route header).
+        score: ``(route, body, content_type, request_id, started) -> (answer, payload)``.
+        off_loop: runs a call in the pool.
+
+    The envelope has given the request exactly one ``X-Request-ID`` and limits its
+    body (413, 408, a hang-up); a :class:`ChampionError` is answered here as JSON with
+    its status and the arm it was routed to, anything else goes up as a 500.
+    """
+
+    def __init__(self, plane: DataPlane, score: Callable, off_loop: Callable) -> None:
+        self.plane = plane
+        self.score = score
+        self.off_loop = off_loop
+        self._route_header = plane.traffic.route_header.lower().encode("latin-1")
+
+    async def __call__(self, scope, receive, send) -> None:
+        started = (time.time(), time.perf_counter())
+        # The first of repeated headers wins, as in Starlette's ``Request.headers``.
+        headers = dict(reversed(scope["headers"]))
+        route = None
+        try:
+            key = headers.get(self._route_header)
+            route = self.plane.route(None if key is None else key.decode("latin-1"))
+            body = await _read_body(receive)
+            content_type = headers.get(b"content-type")
+            args = (
+                route,
+                body,
+                None if content_type is None else content_type.decode("latin-1"),
+                headers[_REQUEST_ID].decode("latin-1"),
+                started,
+            )
+            if len(body) <= SMALL_BODY:
+                answer, payload = self.score(*args)
+            else:
+                answer, payload = await self.off_loop(self.score, *args)
+        except ChampionError as error:
+            await _error_response(error, route)(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"content-type", b"application/json"),
+                    (b"x-model-version", answer.model.version.encode()),
+                    (b"x-model-arm", answer.arm.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+        if answer.shadow is not None:  # after the answer, as a background task
+            await run_in_threadpool(answer.shadow)
+
+
+async def _read_body(receive) -> bytes:
+    """The whole request body (the envelope stops it at the limits)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _request_id(request: Request) -> str:
@@ -322,18 +391,3 @@ def _error_response(error: ChampionError, route: Route | None = None) -> JSONRes
     answered (a canary's bad request is the canary's)."""
     headers = _answered_by(route) if route is not None else None
     return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
-
-
-def _scored_response(payload: bytes, answer: Answer) -> Response:
-    """The JSON answer with who gave it, and the shadow's work after it is sent."""
-    response = Response(
-        payload,
-        media_type="application/json",
-        background=BackgroundTask(answer.shadow) if answer.shadow else None,
-    )
-    # Raw, as the envelope adds its own: a headers mapping costs more per call.
-    response.raw_headers += [
-        (b"x-model-version", answer.model.version.encode()),
-        (b"x-model-arm", answer.arm.encode()),
-    ]
-    return response

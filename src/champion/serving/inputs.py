@@ -2,14 +2,19 @@
 
 :func:`to_inputs` gives each model input column as one NumPy array: float64 for
 numbers (NaN for missing), object arrays of strings (None for missing) for categories
-and text. The conversions are :func:`champion.project.features.model_inputs`'s, value by value,
-so a served model sees exactly what it saw in training; :func:`as_frame` gives the same
-thing as the DataFrame a scikit-learn pipeline takes.
+and text. The numeric columns are rows of one contiguous ``columns × rows`` float64
+block, so each is contiguous (the ONNX feeds are views of it, no copy) and a request's
+numbers are converted by NumPy in one call per column when they are plain JSON numbers
+(the usual case), not value by value in Python. The conversions are
+:func:`champion.project.features.model_inputs`'s, value by value, so a served model
+sees exactly what it saw in training; :func:`as_frame` gives the same thing as the
+DataFrame a scikit-learn pipeline takes.
 """
 
 from __future__ import annotations
 
 import math
+from itertools import chain
 
 import numpy as np
 import pandas as pd
@@ -35,9 +40,12 @@ def to_inputs(rows: Rows, features: FeatureSet) -> Inputs:
             f"missing column(s) {missing}; the model needs: {', '.join(features.columns)}",
             field=missing[0],
         )
-    inputs: Inputs = {}
-    for column in features.numeric:
-        inputs[column] = _numbers(column, rows.columns[column])
+    numeric = [rows.columns[column] for column in features.numeric]
+    block = np.empty((len(numeric), rows.count), dtype=np.float64)
+    if not _plain_numbers(numeric, block):
+        for index, column in enumerate(features.numeric):
+            _numbers(column, numeric[index], block[index])
+    inputs: Inputs = dict(zip(features.numeric, block, strict=True))
     for column in [*features.categorical, *features.ordinal]:
         inputs[column] = _strings(rows.columns[column], canonical_category)
     for column in features.text:
@@ -51,8 +59,32 @@ def as_frame(inputs: Inputs) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(v, dtype=v.dtype) for c, v in inputs.items()})
 
 
-def _numbers(column: str, values: list) -> np.ndarray:
-    out = np.empty(len(values), dtype=np.float64)
+# Python types NumPy converts to float64 exactly as :func:`_finite` does (None: NaN).
+_PLAIN_NUMBERS = frozenset({int, float, type(None)})
+
+
+def _plain_numbers(columns: list[list], block: np.ndarray) -> bool:
+    """Convert every numeric column into ``block`` at once when each value is a plain
+    JSON number or null (the usual body): one pass in C, none per value in Python.
+    False (``block`` half written) when some value needs :func:`_numbers`'s checks."""
+    # bool is a type of its own here (not int): true/false take the checked path.
+    if not columns:
+        return True
+    if not _PLAIN_NUMBERS.issuperset(map(type, chain.from_iterable(columns))):
+        return False
+    try:
+        block[:] = columns
+    except OverflowError:  # an integer past a double's range: value by value
+        return False
+    finite = np.isfinite(block)
+    if not finite.all():  # 1e999 parses as an infinity: missing, as in training
+        block[~finite] = math.nan
+    return True
+
+
+def _numbers(column: str, values: list, out: np.ndarray) -> np.ndarray:
+    """``values`` as float64 into ``out`` (one row of the numeric block), checked value
+    by value, or a 400 naming ``column``."""
     for index, value in enumerate(values):
         kind = type(value)
         if kind is float or kind is int:

@@ -14,6 +14,9 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
+# Labelled series remembered at most (see ``_series``).
+MAX_SERIES = 10_000
+
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -135,9 +138,37 @@ class ServerMetrics:
             registry=self.registry,
         )
         self._info_labels: dict[str, tuple] = {}
+        # Each labelled series once: ``labels()`` checks and locks on every call, which
+        # costs more than the increment itself on the one-row path.
+        self._series: dict[tuple, object] = {}
         # Plain counts of this process's answers, for the error-rate alert signal.
         self.answered = 0
         self.server_errors = 0
+
+    def count_request(self, endpoint: str, status: int, seconds: float | None) -> None:
+        """Count one request by ``endpoint`` and ``status``; and its latency unless
+        ``seconds`` is None (a request never answered)."""
+        key = ("requests", endpoint, status)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = self.requests.labels(endpoint, str(status))
+        series.inc()
+        if seconds is not None:
+            key = ("latency", endpoint)
+            series = self._series.get(key)
+            if series is None:
+                series = self._series[key] = self.latency.labels(endpoint)
+            series.observe(seconds)
+
+    def count_predictions(self, version: str, arm: str, label: str, count: int) -> None:
+        """Count ``count`` predictions of ``label`` by ``version`` on ``arm``."""
+        key = ("predictions", version, arm, label)
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) > MAX_SERIES:  # labels of many versions: start afresh
+                self._series.clear()
+            series = self._series[key] = self.predictions.labels(version, arm, label)
+        series.inc(count)
 
     def serving(self, model: str, version: str, alias: str, arm: str, path: str) -> None:
         """Record what ``arm`` serves now; what it served before drops to 0 (removing a

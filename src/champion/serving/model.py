@@ -20,6 +20,7 @@ from sklearn.pipeline import Pipeline
 
 from champion import artifacts
 from champion.errors import ModelUnavailable, NotExplainable
+from champion.monitoring.log import Outputs
 from champion.project.decision import labels_at, threshold_of, without_threshold
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
@@ -143,14 +144,7 @@ class ServedModel:
     def outputs(self, predictions: np.ndarray) -> list[dict]:
         """Per row, the prediction alone, JSON-ready: ``{"label"}``, ``{"value"}`` or
         ``{"predicted_tags"}`` (what the prediction log keeps for ``/invocations``)."""
-        if self.task == "regression":
-            return [{"value": float(v)} for v in predictions]
-        if self.task == "multilabel":
-            return [
-                {"predicted_tags": [t for t, on in zip(self.tags, row, strict=True) if on]}
-                for row in np.asarray(predictions)
-            ]
-        return [{"label": _plain(label)} for label in predictions]
+        return Outputs(self.task, np.asarray(predictions), tuple(self.tags)).rows()
 
     def describe(self, inputs: Inputs, predictions: np.ndarray) -> list[dict]:
         """Friendly per-row answers for prepared ``inputs`` and their ``predictions``:

@@ -23,6 +23,7 @@ import csv
 import io
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 import pandas as pd
 
@@ -102,6 +103,27 @@ class Rows:
         """The rows of a DataFrame (a CSV body, an input example, test data)."""
         clean = frame.astype(object).where(frame.notna(), None)
         return cls({str(c): clean[c].tolist() for c in clean.columns}, len(frame))
+
+
+def invocations_answer(predictions: np.ndarray) -> bytes:
+    """The ``/invocations`` body for ``predictions``, byte for byte what ``mlflow models
+    serve`` answers: ``{"predictions": [...]}``, ``predictions.tolist()`` as JSON.
+
+    orjson writes int, bool and float64 arrays itself, with no Python object per value;
+    others (object arrays of labels, float32, whose shortest spelling differs from
+    that of the double ``tolist`` gives, a non-contiguous array) go through ``tolist``.
+    """
+    if predictions.dtype.kind == "f" and predictions.dtype != np.float64:
+        predictions = predictions.tolist()
+    return orjson.dumps(
+        {"predictions": predictions}, default=_as_list, option=orjson.OPT_SERIALIZE_NUMPY
+    )
+
+
+def _as_list(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot answer a {type(value).__name__}")
 
 
 def media_type(content_type: str | None) -> str:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from champion.errors import ConflictError, ModelUnavailable, RequestError
-from champion.monitoring.log import PredictionLog, Scored
+from champion.monitoring.log import Outputs, PredictionLog, Scored
 from champion.serving.deployment import CHAMPION, SHADOW, Deployment, ModelSlot, Traffic
 from champion.serving.inputs import Inputs
 from champion.serving.metrics import ServerMetrics
@@ -48,14 +48,15 @@ class Answer(NamedTuple):
             does not change it).
         arm: ``champion`` or ``canary``.
         predictions: labels, values, or rows of 0/1 per tag.
-        answers: per row, the friendly answer (``describe=True``) or the bare output.
+        answers: per row, the friendly answer (``describe=True``); else None, as the
+            predictions are the whole answer (``/invocations``).
         shadow: work to run after the response is sent (the shadow arm), or None.
     """
 
     model: ServedModel
     arm: str
     predictions: np.ndarray
-    answers: list[dict]
+    answers: list[dict] | None
     shadow: Callable[[], None] | None
 
 
@@ -143,9 +144,13 @@ class DataPlane:
         self._check_count(rows)
         inputs = model.prepare(rows)
         predictions = model.predict(inputs)
-        answers = model.describe(inputs, predictions) if describe else model.outputs(predictions)
+        # Without ``describe``, no value per row is made here: the log gets the array and
+        # its writer makes the rows (off the request's path; see Outputs).
+        answers = model.describe(inputs, predictions) if describe else None
         self._count(model, slot.arm, predictions)
-        self._record(request_id, started, slot.arm, model, inputs, answers)
+        self._record(
+            request_id, started, slot.arm, model, inputs, answers or _columns(model, predictions)
+        )
         shadow = self._shadow_work(rows, request_id, started, predictions)
         return Answer(model, slot.arm, predictions, answers, shadow)
 
@@ -171,11 +176,12 @@ class DataPlane:
     def _count(self, model: ServedModel, arm: str, predictions) -> None:
         if model.task in ("regression", "multilabel"):
             label = "value" if model.task == "regression" else "tags"
-            self.metrics.predictions.labels(model.version, arm, label).inc(len(predictions))
+            self.metrics.count_predictions(model.version, arm, label, len(predictions))
             return
-        # Counter, not np.unique: a request holds few rows, and np.unique's sort costs more.
-        for label, count in Counter(map(str, np.asarray(predictions).tolist())).items():
-            self.metrics.predictions.labels(model.version, arm, label).inc(count)
+        # Counter, not np.unique: a request holds few rows, and np.unique's sort costs more;
+        # the labels are spelt as text once per class, not once per row.
+        for label, count in Counter(np.asarray(predictions).tolist()).items():
+            self.metrics.count_predictions(model.version, arm, str(label), count)
 
     def _record(
         self,
@@ -184,7 +190,7 @@ class DataPlane:
         arm: str,
         model: ServedModel,
         inputs: Inputs,
-        outputs: list[dict],
+        outputs: list[dict] | Outputs,
     ) -> None:
         """Hand one request's predictions to the log's buffer (no I/O here)."""
         # Read once: the shadow runs in a thread, and shutdown may take the log away.
@@ -221,7 +227,7 @@ class DataPlane:
                 log.warning("shadow version %s failed: %s", model.version, e)
                 return
             self._count(model, SHADOW, predictions)
-            self._record(request_id, started, SHADOW, model, inputs, model.outputs(predictions))
+            self._record(request_id, started, SHADOW, model, inputs, _columns(model, predictions))
             agree = np.asarray(predictions).tolist() == np.asarray(answered).tolist()
             self.metrics.shadow_agreement.labels(str(agree).lower()).inc()
             log.info("shadow version %s scored %d rows", model.version, rows.count)
@@ -260,6 +266,11 @@ class DataPlane:
             "route_header": self.traffic.route_header,
             "arms": arms,
         }
+
+
+def _columns(model: ServedModel, predictions: np.ndarray) -> Outputs:
+    """``predictions`` as the log takes them: one array, made into rows by its writer."""
+    return Outputs(model.task, predictions, tuple(model.tags))
 
 
 def share_of(arm: str, traffic: Traffic) -> float:
