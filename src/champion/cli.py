@@ -17,6 +17,7 @@ about the time MLflow's client takes.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -329,6 +330,11 @@ def serve(
 
     Every prediction goes to the prediction log (CHAMPION_PREDICTION_LOG, default
     predictions.db beside the project file)."""
+    # Start-up builds about a million objects that live as long as the server (modules,
+    # the model); the collector would walk them again and again on the way (15% of the
+    # start). Off until the arms are loaded (preload turns it back on); the app's
+    # lifespan then collects once and freezes what is left.
+    gc.disable()
     name = _model_name(model, config)
     settings = _settings_for(config)
     from champion.serving.deployment import Traffic
@@ -407,7 +413,15 @@ def _serve(
         )
 
     def preload():
-        return Deployment.load(settings, name, traffic, loader=loader)
+        try:
+            deployment = Deployment.load(settings, name, traffic, loader=loader)
+        finally:
+            gc.enable()  # off since `serve` began (see there)
+        if workers > 1:
+            # Warmed once in the parent, SHAP's pages are shared by every worker it
+            # forks; one process warms in the background once it answers /ready.
+            deployment.warm_explanations()
+        return deployment
 
     run_server(build_app, preload, host, port, workers)
 
