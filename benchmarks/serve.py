@@ -758,7 +758,8 @@ STARTUP_BOUND_S = 3.0
 
 
 def answers(method: str, url: str, body: str) -> tuple[int, dict]:
-    """(status, headers) of one request; (0, {}) when nothing answers yet."""
+    """(status, headers with lower-case names) of one request; (0, {}) when nothing
+    answers yet."""
     data = body.encode() if method == "POST" else None
     request = urllib.request.Request(
         url, data=data, method=method, headers={"Content-Type": "application/json"}
@@ -766,9 +767,9 @@ def answers(method: str, url: str, body: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
             answer.read()
-            return answer.status, dict(answer.headers)
+            return answer.status, {k.lower(): v for k, v in answer.headers.items()}
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers)
+        return error.code, {k.lower(): v for k, v in error.headers.items()}
     except (OSError, urllib.error.URLError):
         return 0, {}
 
@@ -870,7 +871,7 @@ def measure_reload(args, project: Path, workdir: Path, env: dict, body: str, log
                 if time.monotonic() - moved > 120:
                     fail(f"version {target} never answered after the alias moved", log)
                 status, headers = answers("POST", url, body)
-                if status == 200 and headers.get("X-Model-Version") == target:
+                if status == 200 and headers.get("x-model-version") == target:
                     break
                 time.sleep(POLL_S)
             times.append(time.monotonic() - moved)

@@ -182,12 +182,14 @@ def register(
     if best and run:
         raise typer.BadParameter("give --best or --run, not both")
     name = _model_name(model, config)
+    from champion.registry.compiled import OnnxRecord
     from champion.registry.register import register as register_version
 
     _quiet()
     version = register_version(_settings_for(config), name, run_id=run, description=description)
     console.print(f"Registered [bold]{name}[/] version [bold]{version.version}[/] as challenger")
     console.print(version.description)
+    console.print(f"ONNX: {OnnxRecord.from_tags(version.tags).summary()}", highlight=False)
     print(version.version)
 
 
@@ -330,10 +332,10 @@ def serve(
 
     Every prediction goes to the prediction log (CHAMPION_PREDICTION_LOG, default
     predictions.db beside the project file)."""
-    # Start-up builds about a million objects that live as long as the server (modules,
-    # the model); the collector would walk them again and again on the way (15% of the
-    # start). Off until the arms are loaded (preload turns it back on); the app's
-    # lifespan then collects once and freezes what is left.
+    # Start-up builds over half a million objects that live as long as the server
+    # (modules, the model); the collector would walk them again and again on the way
+    # (15% of the start). Off until the arms are loaded: preload freezes them and turns
+    # it back on.
     gc.disable()
     name = _model_name(model, config)
     settings = _settings_for(config)
@@ -413,10 +415,13 @@ def _serve(
         )
 
     def preload():
-        try:
-            deployment = Deployment.load(settings, name, traffic, loader=loader)
-        finally:
-            gc.enable()  # off since `serve` began (see there)
+        deployment = Deployment.load(settings, name, traffic, loader=loader)
+        if not gc.isenabled():  # off since `serve` began (see there)
+            # What start-up built lives as long as the server: frozen as it is (with
+            # the few thousand objects of import-time garbage) rather than walked by a
+            # full collection first, which costs a third of a second.
+            gc.freeze()
+            gc.enable()
         if workers > 1:
             # Warmed once in the parent, SHAP's pages are shared by every worker it
             # forks; one process warms in the background once it answers /ready.

@@ -107,6 +107,16 @@ class OnnxRecord:
         }
         return {k: _text(v) for k, v in values.items() if v is not None}
 
+    def summary(self) -> str:
+        """One line for people: ``compiled, verified at registration on ...``, ``not
+        compilable (served by scikit-learn): <reason>``, or ``not compiled at
+        registration``."""
+        if self.status == COMPILED:
+            return f"compiled, {self.evidence()}"
+        if self.status == NOT_COMPILABLE:
+            return f"not compilable (served by scikit-learn): {self.reason}"
+        return "not compiled at registration"
+
     def evidence(self) -> str:
         """What was verified, in words: ``verified at registration on 121 rows (largest
         probability difference 2.2e-16)``."""
