@@ -337,35 +337,38 @@ def serve(
     # (15% of the start). Off until the arms are loaded: preload freezes them and turns
     # it back on.
     gc.disable()
-    # skops works out its trusted types when imported by searching every loaded module
-    # for each NumPy and SciPy ufunc: imported before MLflow's thousand modules, it
-    # costs half a second less (of CPU) than after them.
-    import skops.io  # noqa: F401
+    try:
+        # skops works out its trusted types when imported by searching every loaded module
+        # for each NumPy and SciPy ufunc: imported before MLflow's thousand modules, it
+        # costs half a second less (of CPU) than after them.
+        import skops.io  # noqa: F401
 
-    name = _model_name(model, config)
-    settings = _settings_for(config)
-    from champion.serving.deployment import Traffic
+        name = _model_name(model, config)
+        settings = _settings_for(config)
+        from champion.serving.deployment import Traffic
 
-    canary_reference, percent = Traffic.parse_canary(canary) if canary else (None, 0.0)
-    traffic = Traffic(alias, canary_reference, percent, shadow, route_header)
-    _quiet()
-    from champion.monitoring.log import LogOptions
+        canary_reference, percent = Traffic.parse_canary(canary) if canary else (None, 0.0)
+        traffic = Traffic(alias, canary_reference, percent, shadow, route_header)
+        _quiet()
+        from champion.monitoring.log import LogOptions
 
-    logging_options = LogOptions(log, log_flush_interval, log_max_buffered, log_retention_days)
-    monitoring = _project(config).spec.monitoring if config.is_file() else None
-    _serve(
-        settings,
-        name,
-        traffic,
-        host,
-        port,
-        workers,
-        reload_interval,
-        inference.value,
-        logging_options,
-        monitoring,
-        monitor_interval,
-    )
+        logging_options = LogOptions(log, log_flush_interval, log_max_buffered, log_retention_days)
+        monitoring = _project(config).spec.monitoring if config.is_file() else None
+        _serve(
+            settings,
+            name,
+            traffic,
+            host,
+            port,
+            workers,
+            reload_interval,
+            inference.value,
+            logging_options,
+            monitoring,
+            monitor_interval,
+        )
+    finally:
+        gc.enable()  # already on once the arms are loaded; here for an early error
 
 
 def _serve(
