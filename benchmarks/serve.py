@@ -24,12 +24,31 @@ resident set summed over each server's whole process tree (launcher, supervisor,
 workers; PSS beside it, which does not count shared pages twice), once the server is
 ready and again after its load; champion's is also taken with 1 worker.
 
+Start-up and reload, measured apart from the load runs (each server alone again):
+
+* **start-up to ready**: from starting the command to the first 200 of its readiness
+  URL, polled every 20 ms, with 1 worker, ``--startup-runs`` times (the median
+  counts): champion's ``GET /ready``, MLflow's ``GET /ping`` (its model is loaded before
+  it answers), hello's ``POST /invocations``;
+* **reload to serving** (champion, 1 worker, ``--reload-interval`` seconds between alias
+  checks): from moving ``@champion`` to another version with the MLflow client to the
+  first ``POST /invocations`` answered by that version (its ``X-Model-Version``),
+  ``--reloads`` times, back and forth between two versions. It includes the wait for the
+  next alias check (half the interval on average). A second version is registered with
+  ``champion register`` when the store has only one.
+
+Versions are registered with ``champion register``, which compiles the ONNX graph once
+and logs it with the version (tags ``champion.onnx.*``); the model line of the report
+says whether the served version has it (a ``--reuse`` folder set up before that change
+has not, and its server compiles at start-up).
+
 The acceptance criteria, checked at the end (PASS/FAIL):
 
 * champion >= 10x the requests/s of MLflow for 1-row requests, at 1 and at 32 connections;
 * champion's p99 at 32 connections (1 row) <= 1/10 of MLflow's;
 * champion >= 3x MLflow's requests/s for 100-row requests;
-* goal beyond: champion >= half the hello-world app's requests/s (1 row).
+* goal beyond: champion >= half the hello-world app's requests/s (1 row);
+* champion's start-up to ready (1 worker, median) <= 3 s.
 
 How to run
 ----------
@@ -63,6 +82,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -157,6 +177,11 @@ def describe_model(workdir: Path) -> dict:
     trees = params.get("model.n_estimators")
     summary = f"{MODEL_NAME} v{version.version}: {params.get('candidate', '?')} ({estimator}"
     summary += f", {trees} trees)" if trees else ")"
+    onnx = version.tags.get("champion.onnx")
+    summary += {
+        "compiled": "; ONNX graph compiled at registration",
+        "not_compilable": "; not compilable (found at registration)",
+    }.get(onnx, "; registered before compile-at-registration: compiled at start-up")
     return {
         "name": MODEL_NAME,
         "version": version.version,
@@ -164,6 +189,7 @@ def describe_model(workdir: Path) -> dict:
         "candidate": params.get("candidate"),
         "estimator": params.get("estimator"),
         "n_estimators": trees,
+        "onnx": onnx,
         "summary": summary,
     }
 
@@ -719,6 +745,207 @@ def memory_only(
     }
 
 
+# ------------------------------------------------------------ start-up and reload
+
+# What says "ready" for each server: (method, path).
+READY_URLS = {
+    "champion": ("GET", "/ready"),
+    "mlflow": ("GET", "/ping"),
+    "hello": ("POST", "/invocations"),
+}
+POLL_S = 0.02  # readiness polls: fine enough to resolve a tenth of a second
+STARTUP_BOUND_S = 3.0
+
+
+def answers(method: str, url: str, body: str) -> tuple[int, dict]:
+    """(status, headers with lower-case names) of one request; (0, {}) when nothing
+    answers yet."""
+    data = body.encode() if method == "POST" else None
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            answer.read()
+            return answer.status, {k.lower(): v for k, v in answer.headers.items()}
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}
+    except (OSError, urllib.error.URLError):
+        return 0, {}
+
+
+def time_to_ready(server: Server, port: int, body: str, log: Path, timeout: float = 240) -> float:
+    """Seconds from starting ``server`` to the first 200 of its readiness URL; the
+    server is stopped after."""
+    method, path = READY_URLS[server.name]
+    url = f"http://127.0.0.1:{port}{path}"
+    started = time.monotonic()
+    process = start(server, log)
+    try:
+        while time.monotonic() - started < timeout:
+            if process.poll() is not None:
+                fail(f"server exited with {process.returncode} before it was ready", log)
+            if answers(method, url, body)[0] == 200:
+                return time.monotonic() - started
+            time.sleep(POLL_S)
+        fail(f"server not ready after {timeout:.0f} s", log)
+    finally:
+        stop(process)
+    raise AssertionError  # unreachable
+
+
+def measure_startup(args, project: Path, env: dict, body: str, logs: Path) -> list[dict]:
+    """Start-up to ready of each server with 1 worker, ``args.startup_runs`` times."""
+    rows: list[dict] = []
+    if args.startup_runs == 0:
+        return rows
+    for name in [s for s in SERVER_ORDER if s in args.servers]:
+        times = []
+        for run_number in range(args.startup_runs):
+            port = free_port()
+            server = make_server(name, 1, port, project, env)
+            log = logs / f"startup-{name}-{run_number}.log"
+            times.append(time_to_ready(server, port, body, log))
+        load = os.getloadavg()[0]
+        method, path = READY_URLS[name]
+        rows.append(
+            {
+                "server": name,
+                "label": f"{name} (1 worker)",
+                "ready_url": f"{method} {path}",
+                "runs_s": [round(t, 2) for t in times],
+                "median_s": round(statistics.median(times), 2),
+                "min_s": round(min(times), 2),
+                "max_s": round(max(times), 2),
+                "load": round(load, 2),
+            }
+        )
+        console.print(
+            f"  start-up {name}: median {rows[-1]['median_s']:.2f} s "
+            f"(runs {', '.join(f'{t:.2f}' for t in times)}; load {load:.1f})"
+        )
+    return rows
+
+
+def second_version(client, project: Path, env: dict) -> tuple[str, str]:
+    """(the champion's version, another version), registering one if there is none."""
+    champion = client.get_model_version_by_alias(MODEL_NAME, ALIAS).version
+    others = [
+        v.version
+        for v in client.search_model_versions(f"name = '{MODEL_NAME}'")
+        if v.version != champion
+    ]
+    if not others:
+        run_step(
+            [str(BIN / "champion"), "register", "-c", str(project), "--best"],
+            env,
+            "register a second version",
+        )
+        return second_version(client, project, env)
+    return str(champion), str(max(others, key=int))
+
+
+def measure_reload(args, project: Path, workdir: Path, env: dict, body: str, logs: Path) -> dict:
+    """Seconds from moving ``@champion`` to the first answer of the new version, with
+    champion (1 worker) checking the alias every ``args.reload_interval`` seconds."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
+    original, other = second_version(client, project, env)
+    port = free_port()
+    server = make_server("champion", 1, port, project, env)
+    server.command += ["--reload-interval", f"{args.reload_interval:g}"]
+    url = f"http://127.0.0.1:{port}/invocations"
+    log = logs / "reload-champion.log"
+    process = start(server, log)
+    times = []
+    try:
+        wait_ready(process, url, body, log)
+        for move in range(args.reloads):
+            target = other if move % 2 == 0 else original
+            moved = time.monotonic()
+            client.set_registered_model_alias(MODEL_NAME, ALIAS, target)
+            while True:
+                if process.poll() is not None:
+                    fail("server exited during the reload runs", log)
+                if time.monotonic() - moved > 120:
+                    fail(f"version {target} never answered after the alias moved", log)
+                status, headers = answers("POST", url, body)
+                if status == 200 and headers.get("x-model-version") == target:
+                    break
+                time.sleep(POLL_S)
+            times.append(time.monotonic() - moved)
+    finally:
+        stop(process)
+        client.set_registered_model_alias(MODEL_NAME, ALIAS, original)
+    load = os.getloadavg()[0]
+    result = {
+        "interval_s": args.reload_interval,
+        "versions": [original, other],
+        "runs_s": [round(t, 2) for t in times],
+        "median_s": round(statistics.median(times), 2),
+        "min_s": round(min(times), 2),
+        "max_s": round(max(times), 2),
+        "load": round(load, 2),
+    }
+    console.print(
+        f"  reload to serving: median {result['median_s']:.2f} s with a "
+        f"{args.reload_interval:g} s interval (runs {', '.join(f'{t:.2f}' for t in times)}; "
+        f"load {load:.1f})"
+    )
+    return result
+
+
+STARTUP_COLUMNS = ["server", "ready when", "median s", "min s", "max s", "runs", "load avg"]
+
+
+def startup_cells(row: dict) -> list[str]:
+    """One row of the start-up table."""
+    return [
+        row["label"],
+        row["ready_url"] + " answers 200",
+        f"{row['median_s']:.2f}",
+        f"{row['min_s']:.2f}",
+        f"{row['max_s']:.2f}",
+        str(len(row["runs_s"])),
+        f"{row['load']:.1f}",
+    ]
+
+
+def reload_cells(reload: dict) -> list[str]:
+    """The reload row, in the start-up table's columns."""
+    return [
+        f"champion reload (interval {reload['interval_s']:g} s)",
+        "POST /invocations answered by the new version",
+        f"{reload['median_s']:.2f}",
+        f"{reload['min_s']:.2f}",
+        f"{reload['max_s']:.2f}",
+        str(len(reload["runs_s"])),
+        f"{reload['load']:.1f}",
+    ]
+
+
+STARTUP_NOTE = (
+    "Start-up: from starting the command to the first 200 of its readiness URL (polled "
+    "every 20 ms), 1 worker. Reload: from moving @champion to the first answer of the "
+    "new version; it includes the wait for the next alias check."
+)
+
+
+def startup_criterion(startup: list[dict]) -> dict:
+    """champion's median start-up to ready (1 worker) against the bound."""
+    ours = next((row for row in startup if row["server"] == "champion"), None)
+    value = ours["median_s"] if ours else None
+    verdict = "n/a" if value is None else "PASS" if value <= STARTUP_BOUND_S else "FAIL"
+    return {
+        "criterion": "champion start-up to ready (1 worker, median)",
+        "value": value,
+        "bound": f"<= {STARTUP_BOUND_S:g} s",
+        "verdict": verdict,
+        "goal": False,
+    }
+
+
 # ------------------------------------------------------------------ the verdicts
 
 
@@ -1023,6 +1250,18 @@ def print_report(report: dict) -> None:
     for facts in report["servers"]:
         memory.add_row(*memory_cells(facts))
     console.print(memory)
+    if report.get("startup") or report.get("reload"):
+        table = Table(title="Start-up and reload")
+        for column in STARTUP_COLUMNS:
+            table.add_column(
+                column, justify="left" if column in ("server", "ready when") else "right"
+            )
+        for row in report.get("startup") or []:
+            table.add_row(*startup_cells(row))
+        if report.get("reload"):
+            table.add_row(*reload_cells(report["reload"]))
+        console.print(table)
+        console.print(STARTUP_NOTE, highlight=False)
     for check in report["criteria"]:
         colour = {"PASS": "green", "FAIL": "red"}.get(check["verdict"], "yellow")
         value = "–" if check["value"] is None else f"{check['value']:.3g}"
@@ -1054,10 +1293,15 @@ def markdown(report: dict) -> str:
         "RSS counts pages shared between processes once per process; PSS shares them "
         "out. The tree includes launchers and supervisors (MLflow's CLI process stays "
         "alive as the parent of its uvicorn).",
-        "",
-        "## Criteria",
-        "",
     ]
+    if report.get("startup") or report.get("reload"):
+        rows = [startup_cells(row) for row in report.get("startup") or []]
+        if report.get("reload"):
+            rows.append(reload_cells(report["reload"]))
+        out += ["", "## Start-up and reload", ""]
+        out += table(STARTUP_COLUMNS, rows)
+        out += ["", STARTUP_NOTE]
+    out += ["", "## Criteria", ""]
     for check in report["criteria"]:
         value = "–" if check["value"] is None else f"{check['value']:.3g}"
         out.append(
@@ -1108,6 +1352,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--results", type=Path, default=RESULTS_DIR, help="where serve.md and serve.json go"
     )
+    parser.add_argument(
+        "--startup-runs",
+        type=int,
+        default=3,
+        help="start-ups to ready per server, 1 worker (3; 0 skips them)",
+    )
+    parser.add_argument(
+        "--reloads", type=int, default=4, help="alias moves to time champion's reload (4; 0 skips)"
+    )
+    parser.add_argument(
+        "--reload-interval",
+        type=float,
+        default=1.0,
+        help="champion's --reload-interval during the reload runs, seconds (1)",
+    )
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",")]
     args.rows = [int(r) for r in args.rows.split(",")]
@@ -1117,6 +1376,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"unknown servers {sorted(unknown)}; choose from {SERVER_ORDER}")
     if min(args.workers, args.duration, args.warmup, *args.connections, *args.rows) < 1:
         parser.error("--workers, --duration, --warmup, --connections and --rows must be >= 1")
+    if min(args.startup_runs, args.reloads) < 0 or args.reload_interval <= 0:
+        parser.error("--startup-runs and --reloads must be >= 0, --reload-interval > 0")
     args.command = "uv run python benchmarks/serve.py " + " ".join(
         argv if argv is not None else sys.argv[1:]
     )
@@ -1195,6 +1456,12 @@ def run(args, workdir: Path, project: Path, started: float) -> int:
             )
         )
 
+    console.print("[bold]Start-up and reload[/]")
+    startup = measure_startup(args, project, env, bodies[min(bodies)], scratch)
+    reload = None
+    if "champion" in args.servers and args.reloads > 0:
+        reload = measure_reload(args, project, workdir, env, bodies[min(bodies)], scratch)
+
     results.sort(key=sort_key)
     add_ratios(results)
     answers = {f["server"]: f.get("predictions") for f in servers if f.get("predictions")}
@@ -1229,7 +1496,9 @@ def run(args, workdir: Path, project: Path, started: float) -> int:
         ),
         "results": results,
         "servers": servers,
-        "criteria": criteria(results, args),
+        "startup": startup,
+        "reload": reload,
+        "criteria": criteria(results, args) + ([startup_criterion(startup)] if startup else []),
         "elapsed_s": round(time.monotonic() - started),
     }
     console.print()

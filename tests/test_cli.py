@@ -218,7 +218,9 @@ candidates:
     assert ranked[0]["metrics"]["f1"] > ranked[1]["metrics"]["f1"]
 
     assert run(["register", *c, "--best"]) == 0
-    assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+    out = capsys.readouterr().out
+    assert out.strip().splitlines()[-1] == "1"
+    assert "ONNX: compiled, verified at registration on " in out
     assert run(["promote", *c]) == 0
     assert "Promoted" in capsys.readouterr().out
 

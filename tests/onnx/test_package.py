@@ -33,9 +33,9 @@ def test_modules_import_only_the_project_errors_and_this_package(path):
     assert outside == []
 
 
-def test_the_runtime_loads_without_skl2onnx_or_onnx():
+def test_the_runtime_and_artifact_load_without_skl2onnx_or_onnx():
     code = (
-        "import sys, champion.onnx.runtime; "
+        "import sys, champion.onnx.runtime, champion.onnx.artifact; "
         "print(sorted(m for m in ('skl2onnx', 'onnx', 'onnxruntime') if m in sys.modules))"
     )
     result = subprocess.run(

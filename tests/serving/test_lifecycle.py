@@ -105,3 +105,20 @@ def test_without_a_log_there_is_no_monitoring_view(model):
     with pytest.raises(ConflictError, match="keeps no prediction log") as caught:
         asyncio.run(ask())
     assert caught.value.http_status == 409
+
+
+def test_start_returns_before_explanations_are_warmed_then_warms_them(model):
+    settings, _ = model
+    lifecycle = _lifecycle(settings, log=False)
+    seen = {}
+
+    async def start_then_wait() -> None:
+        await lifecycle.start()
+        deployment = lifecycle.plane.deployment
+        seen["at_start"] = deployment.explanations_warm  # start does not wait for it
+        await asyncio.gather(*lifecycle._tasks)
+        seen["after"] = deployment.explanations_warm
+        await lifecycle.stop()
+
+    asyncio.run(start_then_wait())
+    assert seen == {"at_start": False, "after": True}

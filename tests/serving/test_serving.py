@@ -262,7 +262,7 @@ def test_health_ready_version_and_metrics(server):
         and version["alias"] == "champion"
         and version["inference_path"] == "onnx"
     )
-    assert version["arms"][0]["inference_note"].startswith("ONNX, verified on")
+    assert version["arms"][0]["inference_note"].startswith("ONNX, verified at registration on ")
     httpx.post(f"{server}/invocations", content=b"{", headers={"Content-Type": "application/json"})
     text = httpx.get(f"{server}/metrics").text
     assert 'champion_requests_total{endpoint="/invocations",status="400"}' in text

@@ -20,10 +20,6 @@ import datetime as dt
 import io
 from dataclasses import dataclass
 
-import matplotlib
-
-matplotlib.use("Agg")  # no display: figures are only ever written to bytes
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
@@ -163,6 +159,7 @@ def _feature_plot(report: MonitorReport, feature: str) -> str | None:
     if summary is None or report.window is None:
         return None
     current = report.window.get(feature)
+    plt = _pyplot()
     figure, axes = plt.subplots(figsize=(4.4, 2.6), dpi=90)
     try:
         if summary["kind"] == "numeric" and summary.get("histogram"):
@@ -176,6 +173,17 @@ def _feature_plot(report: MonitorReport, feature: str) -> str | None:
         return png_data_uri(figure)
     finally:
         plt.close(figure)
+
+
+def _pyplot():
+    """matplotlib's pyplot, imported when the first plot is drawn: the server imports
+    this module (for the dashboard), and pyplot would add half a second to its start."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: figures are only ever written to bytes
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def png_data_uri(figure) -> str:

@@ -9,9 +9,13 @@ module             owns
 ``runtime``        :class:`~.runtime.CompiledModel`: feeds columns to an
                    onnxruntime session (one per process) and answers like the
                    pipeline; ``columns_of``. The serving hot path.
-``compile``        :func:`~.compile.compile_pipeline` and ``NotCompilable``:
-                   convert with skl2onnx, verify on the holdout plus an
-                   all-missing row and an unseen-categories row.
+``compile``        :func:`~.compile.compile_verified` (and ``compile_pipeline``),
+                   ``NotCompilable``: convert with skl2onnx, verify on the
+                   holdout plus an all-missing row and an unseen-categories
+                   row; the evidence is a ``Verification``.
+``artifact``       a compiled model as two files (``model.onnx``, ``plan.json``)
+                   with their SHA-256 digests: saved when a version is
+                   registered, loaded by a server without skl2onnx.
 ``converters``     the one table: each estimator class with its converter and
                    shape rule, or skl2onnx's own.
 ``graph``          what converters are written with (``Graph``, shape rules,
@@ -24,6 +28,7 @@ module             owns
 =================  ============================================================
 
 May import: ``champion.project`` and ``champion.errors``; never the registry nor
-serving. Importing the package imports nothing: the server imports
-``compile`` (scikit-learn's estimators, then skl2onnx) only when it compiles a model.
+serving. Importing the package imports nothing: the registry and the server import
+``compile`` (scikit-learn's estimators, then skl2onnx) only when they compile a model;
+``runtime`` and ``artifact`` need neither skl2onnx nor onnx.
 """

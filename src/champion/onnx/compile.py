@@ -26,6 +26,7 @@ estimators, so the server imports it only when it compiles.
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -45,7 +46,7 @@ from champion.project.transformers import AsCategories, TextColumn
 
 # NotCompilable is defined beside the graph builder, since converters raise it too;
 # it is part of this module's interface.
-__all__ = ["NotCompilable", "compile_pipeline"]
+__all__ = ["NotCompilable", "Verification", "compile_pipeline", "compile_verified"]
 
 # onnxruntime 1.23 reads models up to IR version 10 (onnx 1.20 writes newer ones).
 IR_VERSION = 10
@@ -59,6 +60,24 @@ VALUE_ATOL = 1e-6
 PROBA_ATOL = 1e-5
 
 
+@dataclass(frozen=True)
+class Verification:
+    """The evidence a compiled model answers like its pipeline.
+
+    Attributes:
+        rows: rows both answered and were compared on (the caller's, plus the edge rows
+            the pipeline accepted).
+        max_proba_diff: the largest absolute difference between the two's probabilities,
+            or None when the model gives none (regression, some multilabel models).
+        max_value_diff: the largest absolute difference between regression values, or
+            None for labels (compared for equality).
+    """
+
+    rows: int
+    max_proba_diff: float | None = None
+    max_value_diff: float | None = None
+
+
 def compile_pipeline(
     pipeline: Pipeline,
     features: FeatureSet,
@@ -67,7 +86,21 @@ def compile_pipeline(
     *,
     classes=None,
 ) -> CompiledModel:
-    """Compile ``pipeline`` to ONNX and verify it answers like the pipeline.
+    """Compile ``pipeline`` to ONNX and verify it answers like the pipeline: the model
+    of :func:`compile_verified`, without the evidence."""
+    return compile_verified(pipeline, features, task, check_inputs, classes=classes)[0]
+
+
+def compile_verified(
+    pipeline: Pipeline,
+    features: FeatureSet,
+    task: str,
+    check_inputs: pd.DataFrame,
+    *,
+    classes=None,
+) -> tuple[CompiledModel, Verification]:
+    """Compile ``pipeline`` to ONNX and verify it answers like the pipeline; the
+    compiled model and the :class:`Verification` it passed.
 
     Args:
         pipeline: the fitted champion Pipeline (preprocessing ColumnTransformer, then
@@ -110,7 +143,7 @@ def _short(error: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _compile(pipeline, features, task, check_inputs, classes) -> CompiledModel:
+def _compile(pipeline, features, task, check_inputs, classes) -> tuple[CompiledModel, Verification]:
     if len(check_inputs) == 0:
         raise NotCompilable("no rows to verify the compiled model on")
     declared = _inputs(features, _string_kinds(pipeline, features))
@@ -123,8 +156,7 @@ def _compile(pipeline, features, task, check_inputs, classes) -> CompiledModel:
     expected_proba = _probabilities(pipeline, task, rows)
     plan = _plan(pipeline, task, inputs, outputs, classes, expected, expected_proba)
     compiled = CompiledModel(onnx_bytes, plan)
-    _verify(compiled, columns_of(rows, features), expected, expected_proba, task)
-    return compiled
+    return compiled, _verify(compiled, columns_of(rows, features), expected, expected_proba, task)
 
 
 def _probabilities(pipeline, task: str, rows: pd.DataFrame):
@@ -348,7 +380,7 @@ def _plan(pipeline, task, inputs, outputs, classes, expected, expected_proba) ->
 # Verification: the compiled model and the pipeline on the same rows.
 
 
-def _verify(compiled, columns, expected, expected_proba, task) -> None:
+def _verify(compiled, columns, expected, expected_proba, task) -> Verification:
     """Compare the compiled model's answers with the pipeline's on the same rows."""
     n_rows = len(next(iter(columns.values())))
     got = compiled.predict(columns)
@@ -358,27 +390,32 @@ def _verify(compiled, columns, expected, expected_proba, task) -> None:
             f"verification failed: predictions are {got.dtype} {got.shape}, "
             f"the pipeline's {expected.dtype} {expected.shape}"
         )
+    value_diff = None
     if task == "regression":
         close = np.isclose(got, expected, rtol=VALUE_RTOL, atol=VALUE_ATOL)
+        value_diff = float(np.max(np.abs(got - expected))) if got.size else 0.0
         if not close.all():
-            worst = float(np.max(np.abs(got - expected)))
             raise NotCompilable(
                 f"verification failed: {int((~close).sum())} of {n_rows} values differ "
-                f"(by up to {worst:.3g})"
+                f"(by up to {value_diff:.3g})"
             )
     else:
         same = got == expected
         if not np.all(same):
             differ = int((~same).reshape(n_rows, -1).any(axis=1).sum())
             raise NotCompilable(f"verification failed: {differ} of {n_rows} labels differ")
+    proba_diff = None
     if expected_proba is not None:
-        _compare_proba(compiled.predict_proba(columns), expected_proba, n_rows)
+        proba_diff = _compare_proba(compiled.predict_proba(columns), expected_proba, n_rows)
+    return Verification(n_rows, max_proba_diff=proba_diff, max_value_diff=value_diff)
 
 
-def _compare_proba(got, expected, n_rows: int) -> None:
+def _compare_proba(got, expected, n_rows: int) -> float:
+    """The largest probability difference, once every one is within ``PROBA_ATOL``."""
     if isinstance(expected, list) != isinstance(got, list):
         raise NotCompilable("verification failed: probabilities are not shaped like the pipeline's")
     pairs = zip(got, expected, strict=True) if isinstance(expected, list) else [(got, expected)]
+    worst = 0.0
     for part, reference in pairs:
         part, reference = np.asarray(part), np.asarray(reference)
         if part.shape != reference.shape:
@@ -393,3 +430,6 @@ def _compare_proba(got, expected, n_rows: int) -> None:
                 f"verification failed: probabilities of {rows} of {n_rows} rows differ "
                 f"(by up to {float(np.nanmax(gap)):.3g})"
             )
+        if gap.size:
+            worst = max(worst, float(gap.max()))
+    return worst

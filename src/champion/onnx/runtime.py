@@ -203,3 +203,8 @@ def columns_of(frame: pd.DataFrame, features: FeatureSet) -> dict[str, np.ndarra
         else:
             columns[column] = np.array([None if is_missing(v) else v for v in values], dtype=object)
     return columns
+
+
+def plan_of(compiled: CompiledModel) -> Plan:
+    """The plan ``compiled`` answers by (what :mod:`champion.onnx.artifact` saves)."""
+    return compiled._plan

@@ -11,7 +11,11 @@ module        job                                                        heavy i
 ============  =========================================================  ==============
 ``versions``  list versions, resolve an alias, move ``champion``          none
 ``compare``   rank the candidate runs by the primary metric               none
-``register``  register a run's model as version ``@challenger``           none
+``register``  register a run's model as version ``@challenger``, its       scikit-learn,
+              ONNX graph compiled once (imported inside ``register``)     skops, skl2onnx
+``compiled``  compile at registration: the graph logged to the run, its    (inside its
+              digests and evidence as version tags; a server's check      compile
+              and load of it                                              function)
 ``rollback``  give ``champion`` back to the previous champion             none
 ``promote``   the gate: score both versions on one holdout, then move     scikit-learn,
               ``champion`` or refuse (a version in an untrusted format    scipy.stats,

@@ -1,7 +1,9 @@
-"""Register a candidate run's model as a new version with alias ``challenger``.
+"""Register a candidate run's model as a new version with alias ``challenger``, its
+ONNX graph compiled and verified once, here (:mod:`champion.registry.compiled`).
 
 May import: ``champion.errors``, ``champion.settings``, ``champion.registry.tracking``,
-``champion.registry.compare``, ``champion.registry.lock``, ``champion.registry.versions``.
+``champion.registry.compare``, ``champion.registry.lock``, ``champion.registry.versions``,
+``champion.registry.compiled``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from mlflow.entities.model_registry import ModelVersion
 
 from champion.errors import NotFoundError
 from champion.registry.compare import compare
+from champion.registry.compiled import compile_for_registration
 from champion.registry.lock import registry_lock
 from champion.registry.tracking import client, use_tracking
 from champion.registry.versions import CHALLENGER, tag_timestamp
@@ -21,6 +24,11 @@ def register(
 ) -> ModelVersion:
     """Register a candidate run's model as a new version of ``name`` with alias
     ``challenger``: the given run, or the best by the primary metric.
+
+    The model is compiled to ONNX and verified on the run's holdout first; the graph is
+    logged to the run and the version is created with tags saying where it is, its
+    digests and the evidence, or why it does not compile (``champion.onnx.*``, see
+    :mod:`champion.registry.compiled`), so a server never compiles it again.
 
     Raises:
         NotFoundError: the run does not exist, is not a candidate of ``name``, or
@@ -45,6 +53,10 @@ def register(
         )
     value = chosen.metrics.get(chosen.metric, float("nan"))
     mlflow_client = client(settings)
+    # Compiling takes a second or more: before the lock, which promote waits on. The
+    # graph's folder is named by its digest, so two registrations of one run agree.
+    with use_tracking(settings):
+        onnx = compile_for_registration(mlflow_client, chosen.run_id, chosen.model_uri)
     # Under the lock (taken before the store's fluent state, which promote takes inside
     # it): a promote moving ``champion`` takes ``challenger`` off the version it
     # promotes, and must not take it off this one instead.
@@ -76,6 +88,7 @@ def register(
                 chosen.metric: f"{value:.6f}",
                 "data_digest": chosen.data_digest,
                 "registered_at": tag_timestamp(),
+                **onnx.tags(),
             },
         )
         mlflow_client.set_registered_model_alias(name, CHALLENGER, version.version)

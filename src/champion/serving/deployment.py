@@ -158,6 +158,7 @@ class Deployment:
         self.name = name
         self.traffic = traffic
         self.slots = slots
+        self.explanations_warm = False  # set by warm_explanations
 
     @classmethod
     def load(
@@ -212,9 +213,26 @@ class Deployment:
             with slot._lock:
                 pass
 
+    def warm_explanations(self) -> None:
+        """Warm every arm's explanations (:meth:`ServedModel.warm_explanations`); a
+        failure is logged, never raised: ``/explain`` then pays on its first call."""
+        for slot in self.slots.values():
+            warm_explanations(slot.model, slot.arm)
+        self.explanations_warm = True
+
     def refresh(self) -> dict[str, str]:
         """Refresh every arm that follows an alias; arm → outcome."""
         return {arm: slot.refresh() for arm, slot in self.slots.items() if slot.follows_alias}
+
+
+def warm_explanations(model: ServedModel | None, arm: str) -> None:
+    """Warm ``model``'s explanations, logging (not raising) a failure."""
+    if model is None:
+        return
+    try:
+        model.warm_explanations()
+    except Exception as e:  # warming is an optimisation: never take serving down
+        log.warning("%s arm: explanations not warmed for version %s: %s", arm, model.version, e)
 
 
 def bucket(key: str) -> float:

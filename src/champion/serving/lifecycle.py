@@ -10,6 +10,12 @@ for a reload or a monitoring run in progress (a thread cannot be cancelled, and 
 not outlive the server), and writes the log's buffer (on SIGTERM too: uvicorn runs the
 lifespan's end).
 
+Explanations are warmed once the server is up (in a thread, after ``/ready`` answers:
+the SHAP import and the first explainer would otherwise fall on the first ``/explain``),
+and again for each version a reload swaps in; a ``/explain`` that comes first does the
+same work itself. A parent that forks workers warms before forking instead
+(``Deployment.explanations_warm``), so the workers share those pages.
+
 Blocking work (loading a version, building a report) runs in threads, so requests keep
 flowing; monitoring failures are counted and logged, never raised into serving.
 """
@@ -30,7 +36,13 @@ from champion.monitoring.log import LogOptions, PredictionLog
 from champion.monitoring.monitor import MonitorReport
 from champion.monitoring.performance import performance_over_time
 from champion.project.spec import MonitoringSpec
-from champion.serving.deployment import FAILED, RELOADED, UNREACHABLE, Deployment
+from champion.serving.deployment import (
+    FAILED,
+    RELOADED,
+    UNREACHABLE,
+    Deployment,
+    warm_explanations,
+)
 from champion.serving.metrics import ServerMetrics
 from champion.serving.model import ServedModel
 from champion.serving.scoring import DataPlane
@@ -116,6 +128,10 @@ class Lifecycle:
             self.monitor = ServerMonitor(self.settings, self.name, self._policy, self.metrics)
         self.plane.deployment = current
         self._record_arms(current)
+        if not current.explanations_warm:
+            # After start-up, not during it: /ready answers first, and the SHAP import
+            # and first explainer (a second or more) happen in a thread meanwhile.
+            self._tasks.append(asyncio.create_task(asyncio.to_thread(current.warm_explanations)))
         if self.reload_interval > 0:
             self._tasks.append(asyncio.create_task(self._reload_loop(current)))
         if self.monitor is not None and self.monitor_interval > 0:
@@ -198,6 +214,8 @@ class Lifecycle:
             for arm, outcome in outcomes.items():
                 if outcome == RELOADED:
                     self.metrics.reloads.labels(arm).inc()
+                    # The new version serves already; its first explanation is warmed now.
+                    await asyncio.to_thread(warm_explanations, current.slots[arm].model, arm)
                 elif outcome == FAILED:
                     self.metrics.failed_reloads.labels(arm).inc()
                 elif outcome == UNREACHABLE:

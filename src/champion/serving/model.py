@@ -16,26 +16,32 @@ from typing import TYPE_CHECKING
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from sklearn.pipeline import Pipeline
 
 from champion import artifacts
-from champion.errors import ModelUnavailable, NotExplainable
+from champion.errors import ModelUnavailable, NotExplainable, NotFoundError
 from champion.monitoring.log import Outputs
+from champion.onnx.artifact import BadArtifact
 from champion.project.decision import labels_at, threshold_of, without_threshold
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
+from champion.registry.compiled import COMPILED, NOT_COMPILABLE, OnnxRecord, load_compiled
 from champion.registry.modelio import load_pipeline
 from champion.registry.tracking import client, translate_errors, use_tracking
+from champion.registry.trust import trusted_payload
 from champion.registry.versions import require_alias
 from champion.serving.inputs import Inputs, as_frame, to_inputs
 from champion.serving.protocol import Rows
 from champion.settings import Settings
 from champion.training.explain import NoFastExplainer, shap_values
 
-if TYPE_CHECKING:  # importing skl2onnx and onnx costs a second; only when compiling
+if TYPE_CHECKING:
     from champion.onnx.runtime import CompiledModel
 
 log = logging.getLogger("champion.serving")
+
+MLMODEL = "MLmodel"
 
 BACKGROUND_ROWS = 100
 
@@ -141,6 +147,21 @@ class ServedModel:
             )
         return answers
 
+    def warm_explanations(self) -> bool:
+        """Explain one row once, so that the first ``/explain`` costs what the next does:
+        the first call imports SHAP (a second or more) and builds its first explainer.
+        Returns whether an explanation was made (False for a model with no fast
+        explainer, or no row to explain; either way ``/explain`` answers as before).
+        Run it off the event loop: a request that comes first simply does the same work.
+        """
+        if self.background is None or len(self.background) == 0:
+            return False
+        try:
+            self.explain(Rows.from_frame(self.background.head(1)))
+        except NotExplainable:
+            return False
+        return True
+
     def outputs(self, predictions: np.ndarray) -> list[dict]:
         """Per row, the prediction alone, JSON-ready: ``{"label"}``, ``{"value"}`` or
         ``{"predicted_tags"}`` (what the prediction log keeps for ``/invocations``)."""
@@ -188,9 +209,13 @@ def load_served_model(
     metadata, training profile, named examples and holdout background, then warm it up
     and check it on its logged input example.
 
-    ``inference``: ``auto`` compiles the pipeline to ONNX when it converts and gives the
-    pipeline's predictions on the holdout (else serves the pipeline itself); ``sklearn``
-    never compiles; ``onnx`` requires the compiled path.
+    ``inference``: ``auto`` serves the ONNX graph when the pipeline compiles and gives
+    its predictions on the holdout (else the pipeline itself); ``sklearn`` never runs a
+    graph; ``onnx`` requires one. The graph compiled when the version was registered is
+    downloaded and checked against its digests (:mod:`champion.registry.compiled`), not
+    compiled again; a version registered before that, or whose graph fails its digest
+    (a warning is logged and the file is not used), is compiled here; a version tagged
+    ``not_compilable`` at registration is served by the pipeline without trying again.
 
     Raises:
         NotFoundError: no such model, version or alias.
@@ -203,7 +228,8 @@ def load_served_model(
     version = version or resolve_version(settings, name, alias)
     uri = f"models:/{name}/{version}"
     with use_tracking(settings), translate_errors(), tempfile.TemporaryDirectory() as tmp:
-        local = mlflow.artifacts.download_artifacts(uri, dst_path=tmp)
+        record = OnnxRecord.from_tags(client(settings).get_model_version(name, version).tags)
+        local = _download_served_files(uri, tmp)
         logged = mlflow.models.Model.load(local)
         meta = (logged.metadata or {}).get("champion")
         if meta is None:
@@ -216,6 +242,9 @@ def load_served_model(
         profile = artifacts.load_profile(run_id) if run_id else {}
         examples = artifacts.load_examples(run_id) if run_id else []
         background = artifacts.load_holdout(run_id).head(BACKGROUND_ROWS)
+        registered = None
+        if inference != "sklearn" and record.status == COMPILED and run_id:
+            registered = _registered_graph(record, run_id, uri)
     features = FeatureSet.from_dict(meta["features"])
     model = ServedModel(
         name=name,
@@ -235,9 +264,45 @@ def load_served_model(
     check_on_example(model, example)
     if inference == "sklearn":
         return replace(model, compile_note="not compiled: --inference sklearn")
-    compiled = _compiled(model, inference)
+    if registered is not None:
+        compiled = replace(model, compiled=registered, compile_note=f"ONNX, {record.evidence()}")
+    elif record.status == NOT_COMPILABLE:
+        reason = f"{record.reason} (found at registration)"
+        if inference == "onnx":
+            raise ModelUnavailable(f"version {model.version} cannot be served by ONNX: {reason}")
+        return replace(model, compile_note=f"not compiled: {reason}")
+    else:
+        compiled = _compiled(model, inference)
     check_on_example(compiled, example)  # the ONNX session warms up here too
     return compiled
+
+
+def _download_served_files(uri: str, folder: str) -> str:
+    """Download into ``folder`` the files of model ``uri`` a server reads: the MLmodel,
+    the skops file it names (once :func:`~champion.registry.trust.trusted_payload` has
+    passed it) and the input example. Not the rest: ``code/`` alone is some ninety
+    files, one request each from an HTTP store. Returns ``folder``."""
+    repository = get_artifact_repository(uri)
+    repository.download_artifacts(MLMODEL, folder)
+    logged = mlflow.models.Model.load(folder)
+    names = [trusted_payload(logged.flavors, uri).file]
+    example = (logged.saved_input_example_info or {}).get("artifact_path")
+    if isinstance(example, str) and example and ".." not in example.split("/"):
+        names.append(example)
+    for name in names:
+        repository.download_artifacts(name, folder)
+    return folder
+
+
+def _registered_graph(record: OnnxRecord, run_id: str, uri: str) -> CompiledModel | None:
+    """The graph compiled at registration, or None (with a warning) when its files are
+    missing or differ from the digests the version records: it is not the graph that
+    was verified, so the server compiles the pipeline itself."""
+    try:
+        return load_compiled(record, run_id)
+    except (BadArtifact, NotFoundError) as e:
+        log.warning("%s: the ONNX graph logged at registration is not used: %s", uri, e)
+        return None
 
 
 def _compiled(model: ServedModel, inference: str) -> ServedModel:
@@ -260,7 +325,7 @@ def _compiled(model: ServedModel, inference: str) -> ServedModel:
             ) from None
         log.info("version %s serves through scikit-learn: %s", model.version, e)
         return replace(model, compile_note=f"not compiled: {e}")
-    note = f"ONNX, verified on {len(model.background)} holdout rows"
+    note = f"ONNX, compiled at load, verified on {len(model.background)} holdout rows"
     return replace(model, compiled=compiled, compile_note=note)
 
 
