@@ -117,3 +117,45 @@ def test_the_tuners_fast_scores_equal_scikit_learns():
         assert f1_fast(truth, said, pos_label="yes") == pytest.approx(expected)
         assert accuracy_fast(truth, said) == pytest.approx(accuracy_score(truth, said))
     assert f1_fast(np.array(["no"] * 5), np.array(["no"] * 5), pos_label="yes") == 0.0
+
+
+def test_tuning_rows_are_a_seeded_stratified_sample_above_the_bound():
+    from champion.training.threshold import TUNING_ROWS, tuning_rows
+
+    small = np.array([True] * 50 + [False] * 950)
+    assert (tuning_rows(small, seed=1) == np.arange(len(small))).all()
+
+    y = np.array([True] * 3_000 + [False] * 27_000)
+    rows = tuning_rows(y, seed=1)
+
+    assert len(rows) == TUNING_ROWS
+    assert (np.diff(rows) > 0).all()  # sorted, no repeats
+    assert y[rows].mean() == pytest.approx(0.1, abs=1e-3)  # the class shares are kept
+    assert (rows == tuning_rows(y, seed=1)).all()
+    assert not (rows == tuning_rows(y, seed=2)).all()
+
+
+def test_above_the_bound_the_sample_tunes_and_every_training_row_fits(
+    tmp_path, local, monkeypatch
+):
+    from sklearn.base import clone
+
+    from champion.training import threshold
+
+    # The legendary data has about 1,000 training rows: a bound of 400 samples them.
+    monkeypatch.setattr(threshold, "TUNING_ROWS", 400)
+    project = load_spec(write_project(tmp_path, LEGENDARY))
+    context = prepare(project)
+    X_train, y_train = context.part(context.split.train)
+    assert len(y_train) > 400
+
+    report = train_project(project, local)
+
+    run = _run(local, report.best.run_id)
+    assert run.data.params["decision_threshold.objective"] == "f1"
+    assert 0 < float(run.data.params["decision_threshold"]) < 1
+    # The final model is the pipeline fitted on every training row, not the tuner's
+    # refit on the sample: it equals a fresh fit on all of them.
+    bare = without_threshold(report.best.pipeline)
+    refit = clone(bare).fit(X_train, y_train)
+    assert np.allclose(bare[-1].coef_, refit[-1].coef_)

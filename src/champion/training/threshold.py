@@ -22,8 +22,12 @@ rows, tuning is "not enough data" and the threshold stays 0.5; so does a model w
 ``predict_proba`` (no threshold step at all), and one whose probabilities are the same
 for every row of a fold (nothing to choose from).
 
-Cost: one fit per fold plus the final fit on every training row (the fold fits
-replace nothing: the final model is ``TunedThresholdClassifierCV``'s refit).
+Cost: one fit per fold plus the final fit on every training row (the final model is
+``TunedThresholdClassifierCV``'s refit). Above :data:`TUNING_ROWS` training rows the
+folds are drawn from a stratified sample of that many rows, so the tuning costs at most
+three fits on two thirds of it plus one on all of it, whatever the size of the data; the
+final model is then fitted on every training row and given the threshold the sample
+chose (a threshold is one number: a few thousand rows of each class pin it down).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from champion.project.spec import ProjectSpec
 MIN_POSITIVES = 20
 #: Candidate thresholds tried between the lowest and highest CV probability.
 CANDIDATE_THRESHOLDS = 100
+#: The most training rows the threshold's cross-validation fits on (see the docstring).
+TUNING_ROWS = 10_000
 
 
 @dataclass(frozen=True)
@@ -72,13 +78,29 @@ def objective_of(spec: ProjectSpec, metric: str) -> str:
     return metric if metric in ("f1", "accuracy") else "f1"
 
 
+def tuning_rows(y, seed: int) -> np.ndarray:
+    """The positions of the training rows the threshold is tuned on: all of them up to
+    :data:`TUNING_ROWS`, else a sample of that many, stratified by class and seeded."""
+    positions = np.arange(len(y))
+    if len(y) <= TUNING_ROWS:
+        return positions
+    from sklearn.model_selection import train_test_split
+
+    sample, _ = train_test_split(
+        positions, train_size=TUNING_ROWS, stratify=np.asarray(y), random_state=seed
+    )
+    return np.sort(sample)
+
+
 def fit_decided(
-    pipeline: Pipeline, X, y, folds, *, spec: ProjectSpec, metric: str, pos_label
+    pipeline: Pipeline, X, y, folds, *, spec: ProjectSpec, metric: str, pos_label, rows=None
 ) -> tuple[Pipeline, Decision]:
     """Fit ``pipeline`` on ``X``, ``y`` (a binary task) and give it its threshold.
 
     Args:
-        folds: (train positions, validation positions) pairs inside ``X``.
+        rows: the positions of ``X`` the threshold is tuned on (:func:`tuning_rows`);
+            None: all of them.
+        folds: (train positions, validation positions) pairs inside ``X[rows]``.
     Returns:
         the fitted pipeline (with its threshold step) and how it decides.
     """
@@ -98,6 +120,8 @@ def fit_decided(
         )
         return with_threshold(pipeline, DEFAULT, pos_label), Decision(DEFAULT, "default", note=note)
     objective = objective_of(spec, metric)
+    sampled = rows is not None and len(rows) < len(y)
+    X_tune, y_tune = (X.iloc[rows], np.asarray(y)[rows]) if sampled else (X, y)
     tuner = TunedThresholdClassifierCV(
         pipeline,
         scoring=_scorer(objective, spec, pos_label),
@@ -108,7 +132,7 @@ def fit_decided(
         random_state=spec.seed,
     )
     try:
-        tuned = tuner.fit(X, y)
+        tuned = tuner.fit(X_tune, y_tune)
     except ValueError as e:
         # One probability for every row of a fold: there is no threshold to choose.
         if "constant predictions" not in str(e):
@@ -118,6 +142,9 @@ def fit_decided(
         return with_threshold(pipeline, DEFAULT, pos_label), Decision(DEFAULT, "default", note=note)
     threshold = float(tuned.best_threshold_)
     decision = Decision(threshold, objective, float(tuned.best_score_))
+    if sampled:  # the tuner's refit saw the sample only; the model sees every row
+        pipeline.fit(X, y)
+        return with_threshold(pipeline, threshold, pos_label), decision
     return with_threshold(tuned.estimator_, threshold, pos_label), decision
 
 

@@ -278,9 +278,9 @@ def _fit_decided(context: _Context, pipeline: Pipeline, X, y, candidate: Candida
     if spec.task != "binary":
         _fit(pipeline, X, y, candidate)
         return pipeline
-    folds = cv_folds(
-        spec.task, spec.split, context.table.frame.iloc[context.split.train], y, spec.seed
-    )
+    rows = threshold.tuning_rows(y, spec.seed)
+    frame = context.table.frame.iloc[context.split.train].iloc[rows]
+    folds = cv_folds(spec.task, spec.split, frame, y[rows], spec.seed)
     try:
         fitted, decision = threshold.fit_decided(
             pipeline,
@@ -290,6 +290,7 @@ def _fit_decided(context: _Context, pipeline: Pipeline, X, y, candidate: Candida
             spec=spec,
             metric=context.metric,
             pos_label=context.target.pos_label,
+            rows=rows,
         )
     except InvalidParameterError as e:
         raise SpecError(
