@@ -21,6 +21,9 @@ Environment variables:
                           ``postgresql://user@host/db``); by default a SQLite file
                           ``predictions.db`` in the project folder, so serving,
                           feedback and monitoring run from one folder find one log.
+    CHAMPION_CACHE        where champion keeps files it can rebuild (the empty, migrated
+                          SQLite store a new local store is copied from); default
+                          ``$XDG_CACHE_HOME/champion``, else ``~/.cache/champion``.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class Settings:
         artifact_root: artifact location for new experiments on a local store, or None
             to let the tracking server decide.
         prediction_log: the SQLAlchemy URL of the prediction log.
+        cache_dir: where rebuildable files live, or None (no ``HOME`` or cache
+            variable in the environment): then nothing is cached.
     """
 
     project_dir: Path
@@ -49,6 +54,7 @@ class Settings:
     registry_uri: str
     artifact_root: str | None
     prediction_log: str
+    cache_dir: Path | None = None
 
     @classmethod
     def from_env(
@@ -64,4 +70,9 @@ class Settings:
             artifact_root = Path(env.get("CHAMPION_ARTIFACTS") or project / "mlartifacts")
             artifact_root = artifact_root.resolve().as_uri()
         log = env.get("CHAMPION_PREDICTION_LOG") or f"sqlite:///{project / 'predictions.db'}"
-        return cls(project, tracking, registry, artifact_root, log)
+        cache = env.get("CHAMPION_CACHE")
+        if not cache and env.get("XDG_CACHE_HOME"):
+            cache = Path(env["XDG_CACHE_HOME"]) / "champion"
+        if not cache and env.get("HOME"):
+            cache = Path(env["HOME"]) / ".cache" / "champion"
+        return cls(project, tracking, registry, artifact_root, log, Path(cache) if cache else None)

@@ -5,22 +5,31 @@ run logs its parameters, holdout metrics, fit time, the dataset as a run input, 
 model (skops, with signature and input example), plots, feature importance, SHAP
 values and the reference profile of the training data. A candidate with a search
 space runs an Optuna study first, one nested run per trial.
+
+Candidates run side by side in worker processes (:mod:`champion.training.parallel`),
+``jobs`` at a time: one per core by default, ``training.jobs`` in the project file or
+``champion train --jobs N``; ``jobs: 1`` runs them one after the other in this process.
+Each worker fits with ``cores ÷ jobs`` threads. What explains a model is bounded by a
+sample that does not grow with the data (``SHAP_ROWS``, ``IMPORTANCE_ROWS``) and, for
+the model-agnostic SHAP explainer, by the fit's own time (see :func:`_write_shap`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+from joblib import parallel_config
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from threadpoolctl import threadpool_limits
 
 import champion
 from champion import artifacts
@@ -42,12 +51,22 @@ from champion.registry.tracking import (
     ROLE_TAG,
     client,
     ensure_experiment,
+    quiet_mlflow,
     use_tracking,
 )
 from champion.settings import Settings
-from champion.training import explain, plots
+from champion.training import explain, parallel, plots
+from champion.training.progress import (
+    CandidateProgress,
+    Progress,
+    ProgressEvent,
+    ignore,
+    steps_of,
+)
 
 SHAP_ROWS = 50
+IMPORTANCE_ROWS = 2_000  # holdout rows shuffled by permutation importance, at most
+SHAP_MIN_BUDGET_S = 1.0  # the model-agnostic explainer's budget when the fit was quicker
 DEFAULT_EXAMPLES = 3
 
 
@@ -60,6 +79,9 @@ class CandidateResult:
     metrics: dict[str, float]
     model_uri: str
     params: dict = field(default_factory=dict)
+    # The fitted pipeline when the candidate ran in this process (``jobs: 1``, or a
+    # single candidate); None from a worker (a forest can weigh hundreds of MB: load it
+    # from ``model_uri`` instead of shipping it back).
     pipeline: Pipeline | None = field(default=None, repr=False, compare=False)
 
 
@@ -96,10 +118,6 @@ class _Context:
 
     def part(self, positions):
         return self.inputs.iloc[positions], self.target.y[positions]
-
-
-Progress = Callable[[str, int, int], None]
-"""Progress callback: (what, done, total)."""
 
 
 def primary_metric(project: Project) -> tuple[str, str]:
@@ -147,13 +165,24 @@ def train_project(
     *,
     only: list[str] | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> TrainingReport:
     """Fit every candidate (or those named in ``only``) and log one run each.
+
+    Args:
+        jobs: candidates trained at once, in worker processes; default
+            ``training.jobs`` of the project file, else one per core. 1 trains them
+            one after the other in this process.
+        progress: called with each :class:`~champion.training.progress.ProgressEvent`
+            (in this process, also for candidates trained by workers).
 
     Raises:
         SpecError, DataError: before any run starts, for anything in the project file
             or the data that cannot work.
     """
+    jobs = jobs or project.spec.training.jobs
+    if jobs != 1:
+        parallel.warm_up()  # the workers' imports overlap with reading the data
     context = prepare(project)
     candidates = candidates_of(project, len(context.inputs))
     if only:
@@ -165,23 +194,44 @@ def train_project(
                 field="only",
             )
         candidates = [c for c in candidates if c.name in only]
-    progress = progress or (lambda what, done, total: None)
+    progress = progress or ignore
+    jobs = min(jobs or parallel.default_jobs(len(candidates)), len(candidates))
+    for candidate in candidates:
+        progress(ProgressEvent(candidate.name, "queued", 0, steps_of(_trials(candidate))))
     with use_tracking(settings):
         experiment_id = ensure_experiment(settings, project.spec.name)
         # Runs an earlier, killed train left RUNNING are closed before new ones start.
         close_dead_runs(settings, experiment_id, by="train")
-        mlflow_client = client(settings)
-        results = []
-        for index, candidate in enumerate(candidates):
-            progress(f"{candidate.name}", index, len(candidates))
-            results.append(
-                _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
-            )
-        progress("done", len(candidates), len(candidates))
+    threads = max(1, parallel.cores() // jobs)
+    shared = (context, experiment_id, settings, threads, jobs == 1)
+    results = parallel.run(train_candidate, shared, candidates, jobs=jobs, progress=progress)
     ranked = sorted(
         results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
     )
     return TrainingReport(experiment_id, context.metric, context.direction, ranked)
+
+
+def train_candidate(shared: tuple, candidate: CandidateSpec, emit: Progress) -> CandidateResult:
+    """Train one candidate and log its run: the unit of work of :func:`train_project`,
+    in this process or a worker. ``shared`` is ``(context, experiment_id, settings,
+    threads, keep_pipeline)``; ``threads`` caps the fit's threads (joblib's for
+    forests, OpenMP's and BLAS's for the rest), so parallel workers share the cores
+    instead of fighting over them."""
+    context, experiment_id, settings, threads, keep_pipeline = shared
+    quiet_mlflow()  # a worker process starts with MLflow's INFO chatter on
+    reporter = CandidateProgress(candidate.name, _trials(candidate), emit)
+    with (
+        use_tracking(settings),
+        parallel_config(n_jobs=threads),
+        threadpool_limits(limits=threads),
+    ):
+        result = _train_candidate(context, candidate, experiment_id, reporter, client(settings))
+    reporter.finish()
+    return result if keep_pipeline else dataclasses.replace(result, pipeline=None)
+
+
+def _trials(candidate: CandidateSpec) -> int:
+    return candidate.search.trials if candidate.search is not None else 0
 
 
 def build_pipeline(
@@ -198,7 +248,11 @@ def build_pipeline(
 
 
 def _train_candidate(
-    context: _Context, candidate: CandidateSpec, experiment_id: str, progress, mlflow_client
+    context: _Context,
+    candidate: CandidateSpec,
+    experiment_id: str,
+    progress: CandidateProgress,
+    mlflow_client,
 ) -> CandidateResult:
     spec = context.spec
     tags = {
@@ -224,15 +278,19 @@ def _train_candidate(
         pipeline = build_pipeline(context, candidate, params)
         X_train, y_train = context.part(context.split.train)
         X_test, y_test = context.part(context.split.test)
+        progress.begin("fit")
         started = time.perf_counter()
         _fit(pipeline, X_train, y_train, candidate)
         fit_time = time.perf_counter() - started
+        progress.begin("evaluate")
         metrics = _holdout_metrics(context, pipeline, X_test, y_test)
         mlflow.log_params(_params_to_log(context, candidate, pipeline))
         mlflow.log_metrics(metrics | {"fit_time_s": fit_time})
         _log_datasets(context)
+        progress.begin("explain")
         with tempfile.TemporaryDirectory() as tmp:
-            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp))
+            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp), fit_time)
+            progress.begin("log")
             mlflow.log_artifacts(tmp)
         model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate, pipeline))
         mlflow.set_tag("champion.model_uri", model_uri)
@@ -368,7 +426,7 @@ def _log_datasets(context: _Context) -> None:
 
 
 def _write_artifacts(
-    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path
+    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path, fit_time: float
 ) -> None:
     spec = context.spec
     task = spec.task
@@ -388,12 +446,16 @@ def _write_artifacts(
         _save(plots.residuals(y_test, y_pred), folder / artifacts.PLOTS / "residuals.png")
     importance = explain.native_importance(pipeline)
     if importance is None:
+        # Shuffling costs a prediction of every row per column and repeat: a sample
+        # that does not grow with the data ranks the columns as well.
+        rows = _sample_positions(len(X_test), IMPORTANCE_ROWS, spec.seed)
         importance = explain.permutation_importances(
-            pipeline, X_test, y_test, _scorer(context), spec.seed
+            pipeline, X_test.iloc[rows], y_test[rows], _scorer(context), spec.seed
         )
+        mlflow.log_param("importance.rows", len(rows))
     importance.to_csv(folder / artifacts.FEATURE_IMPORTANCE, index=False)
     _save(plots.feature_importance(importance), folder / artifacts.PLOTS / "feature_importance.png")
-    _write_shap(context, pipeline, X_train, X_test, folder)
+    _write_shap(context, pipeline, X_train, X_test, folder, fit_time)
     profile = build_profile(X_train, context.features, pipeline.predict(X_train))
     artifacts.write_profile(folder, profile)
     holdout = context.table.frame.iloc[context.split.test]
@@ -441,11 +503,25 @@ def example_inputs(context: _Context, holdout: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path) -> None:
+def _write_shap(
+    context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path, fit_time: float
+) -> None:
+    """SHAP values of at most ``SHAP_ROWS`` holdout rows against as many training rows.
+
+    The tree and linear explainers are exact and quick. The model-agnostic one (an SVM,
+    a k-NN) predicts thousands of rows per explained row, so it gets a budget: the
+    fit's time, or ``SHAP_MIN_BUDGET_S`` if the fit was quicker. Fewer rows are
+    explained when the estimate exceeds it, none (tag ``champion.shap`` says why)
+    when even ``explain.MIN_SHAP_ROWS`` would. Param ``shap.rows`` is the count explained.
+    """
     seed = context.spec.seed
-    rows = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
     background = X_train.sample(min(SHAP_ROWS, len(X_train)), random_state=seed)
+    budget = max(fit_time, SHAP_MIN_BUDGET_S)
     try:
+        count = explain.affordable_rows(
+            pipeline, background, context.spec.task, min(SHAP_ROWS, len(X_test)), budget
+        )
+        rows = X_test.sample(count, random_state=seed)
         result = explain.shap_values(
             pipeline,
             rows,
@@ -456,7 +532,14 @@ def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: 
         )
     except explain.NoFastExplainer as e:
         mlflow.set_tag("champion.shap", f"skipped: {e}")
+        mlflow.log_param("shap.rows", 0)
         return
+    if count < min(SHAP_ROWS, len(X_test)):
+        mlflow.set_tag(
+            "champion.shap",
+            f"{count} rows, not {SHAP_ROWS}: the explainer's budget is {budget:.1f} s",
+        )
+    mlflow.log_param("shap.rows", count)
     values = result.by_source()
     values.insert(0, "explained_output", result.outputs)
     values.insert(1, "base_value", result.base_values)
@@ -466,13 +549,31 @@ def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: 
     _save(figure, folder / artifacts.PLOTS / "shap_summary.png")
 
 
+def _sample_positions(n: int, at_most: int, seed: int) -> np.ndarray:
+    """Positions of ``at_most`` of ``n`` rows, drawn with ``seed`` (all, in order, if fewer)."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=at_most, replace=False))
+
+
+_PROBABILITY_METRICS = frozenset({"roc_auc", "roc_auc_ovr", "log_loss"})
+
+
 def _scorer(context: _Context):
     """A scikit-learn scorer for the primary metric (greater is better), computed the
-    way the holdout metrics are, so the positive class and averaging agree."""
+    way the holdout metrics are, so the positive class and averaging agree. Called once
+    per column and repeat: the probabilities (and the metrics built on them) only when
+    the primary metric needs them."""
     sign = 1.0 if context.direction == "maximize" else -1.0
+    task, metric = context.spec.task, context.metric
 
     def score(estimator, X, y) -> float:
-        return sign * _holdout_metrics(context, estimator, X, y)[context.metric]
+        proba = None
+        if metric in _PROBABILITY_METRICS and hasattr(estimator, "predict_proba"):
+            proba = estimator.predict_proba(X)
+        classes = getattr(estimator, "classes_", None)
+        values = evaluate(task, y, estimator.predict(X), proba, classes, context.target.pos_label)
+        return sign * values[metric]
 
     return score
 
