@@ -15,6 +15,7 @@ from champion.project.features import FeatureSet, build_preprocessor
 from champion.project.spec import PreprocessingSpec, TextSpec
 from champion.training.explain import (
     MAX_PERMUTATION_FEATURES,
+    MIN_SHAP_ROWS,
     NoFastExplainer,
     affordable_rows,
     feature_sources,
@@ -22,6 +23,7 @@ from champion.training.explain import (
     native_importance,
     permutation_importances,
     shap_values,
+    shap_values_within,
 )
 
 # "colour" and "colour_shade" share a prefix: a one-hot level of the second must not be
@@ -212,3 +214,17 @@ def test_the_model_agnostic_explainer_explains_nothing_beyond_its_budget(knn, fr
     assert affordable_rows(knn, background, "binary", 50, budget_s=1e6) == 50
     with pytest.raises(NoFastExplainer, match=r"would take about .* over its budget of 0\.0 s"):
         affordable_rows(knn, background, "binary", 50, budget_s=0.0)
+
+
+def test_a_budget_explains_the_first_rows_and_at_least_the_minimum(forest, frame) -> None:
+    rows, background = frame[FEATURES.columns].iloc[:40], frame[FEATURES.columns].iloc[200:]
+    everything = shap_values(forest, rows, background, task="binary", pos_label=1)
+    generous = shap_values_within(forest, rows, background, "binary", 1e6, pos_label=1)
+    np.testing.assert_allclose(generous.values, everything.values)
+    np.testing.assert_allclose(generous.base_values, everything.base_values)
+    # No budget at all: the first MIN_SHAP_ROWS rows (explaining them is how the cost
+    # of a row is known), the same values as explaining them alone.
+    starved = shap_values_within(forest, rows, background, "binary", 0.0, pos_label=1)
+    assert len(starved) == MIN_SHAP_ROWS
+    np.testing.assert_allclose(starved.values, everything.values[:MIN_SHAP_ROWS])
+    assert starved.outputs == ["1"] * MIN_SHAP_ROWS

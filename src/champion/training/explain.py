@@ -51,6 +51,20 @@ class ShapResult:
         """Contributions per input column (rows × input columns)."""
         return group_by_source(self.values, self.sources)
 
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def then(self, more: ShapResult) -> ShapResult:
+        """These rows, then ``more``'s (same model, same features)."""
+        return ShapResult(
+            np.concatenate([self.values, more.values]),
+            np.concatenate([self.data, more.data]),
+            np.concatenate([self.base_values, more.base_values]),
+            self.names,
+            self.sources,
+            self.outputs + more.outputs,
+        )
+
 
 def feature_sources(preprocessor: ColumnTransformer) -> tuple[list[str], list[str]]:
     """The names of the model features and the input column each comes from.
@@ -140,6 +154,39 @@ def shap_values(
     picked = values[np.arange(len(rows)), :, chosen]
     base = base.reshape(len(rows), -1)[np.arange(len(rows)), chosen]
     return ShapResult(picked, data, base, names, sources, [str(classes[i]) for i in chosen])
+
+
+def shap_values_within(
+    pipeline: Pipeline,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: str,
+    budget_s: float,
+    pos_label=None,
+    tags: list[str] | None = None,
+) -> ShapResult:
+    """:func:`shap_values` of the first rows of ``rows`` that fit in ``budget_s``.
+
+    The cost of a row depends on the model (a deep forest's tree paths, a model-agnostic
+    explainer's thousands of predictions) and grows with the data the model was fitted
+    on, so it is measured: the first ``MIN_SHAP_ROWS`` rows are explained and timed, then
+    as many more as the rest of the budget allows at that rate. The result has at least
+    ``min(MIN_SHAP_ROWS, len(rows))`` rows, in the order of ``rows``.
+
+    Raises:
+        NoFastExplainer: as :func:`shap_values`, and from :func:`affordable_rows` when a
+            model-agnostic explanation of the first rows would already exceed the budget.
+    """
+    wanted = affordable_rows(pipeline, background, task, len(rows), budget_s)
+    first = min(MIN_SHAP_ROWS, wanted)
+    started = time.perf_counter()
+    result = shap_values(pipeline, rows.iloc[:first], background, task, pos_label, tags)
+    spent = time.perf_counter() - started
+    more = min(wanted - first, int((budget_s - spent) * first / spent) if spent > 0 else wanted)
+    if more > 0:
+        rest = rows.iloc[first : first + more]
+        result = result.then(shap_values(pipeline, rest, background, task, pos_label, tags))
+    return result
 
 
 def affordable_rows(

@@ -10,8 +10,8 @@ Candidates run side by side in worker processes (:mod:`champion.training.paralle
 ``jobs`` at a time: one per core by default, ``training.jobs`` in the project file or
 ``champion train --jobs N``; ``jobs: 1`` runs them one after the other in this process.
 Each worker fits with ``cores ÷ jobs`` threads. What explains a model is bounded by a
-sample that does not grow with the data (``SHAP_ROWS``, ``IMPORTANCE_ROWS``) and, for
-the model-agnostic SHAP explainer, by the fit's own time (see :func:`_write_shap`).
+sample that does not grow with the data (``SHAP_ROWS``, ``IMPORTANCE_ROWS``) and SHAP
+also by a share of the fit's own time (see :func:`_write_shap`).
 """
 
 from __future__ import annotations
@@ -65,8 +65,9 @@ from champion.training.progress import (
 )
 
 SHAP_ROWS = 50
-IMPORTANCE_ROWS = 2_000  # holdout rows shuffled by permutation importance, at most
-SHAP_MIN_BUDGET_S = 1.0  # the model-agnostic explainer's budget when the fit was quicker
+IMPORTANCE_ROWS = 1_000  # holdout rows shuffled by permutation importance, at most
+SHAP_BUDGET_SHARE = 0.5  # of the fit's time, for SHAP values (never more than the fit)
+SHAP_MIN_BUDGET_S = 1.0  # SHAP's budget when the fit was quicker than twice this
 DEFAULT_EXAMPLES = 3
 
 
@@ -506,27 +507,26 @@ def example_inputs(context: _Context, holdout: pd.DataFrame) -> list[dict]:
 def _write_shap(
     context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path, fit_time: float
 ) -> None:
-    """SHAP values of at most ``SHAP_ROWS`` holdout rows against as many training rows.
+    """SHAP values of at most ``SHAP_ROWS`` holdout rows against as many training rows,
+    within a budget: half the fit's time, or ``SHAP_MIN_BUDGET_S`` if that is less.
 
-    The tree and linear explainers are exact and quick. The model-agnostic one (an SVM,
-    a k-NN) predicts thousands of rows per explained row, so it gets a budget: the
-    fit's time, or ``SHAP_MIN_BUDGET_S`` if the fit was quicker. Fewer rows are
-    explained when the estimate exceeds it, none (tag ``champion.shap`` says why)
-    when even ``explain.MIN_SHAP_ROWS`` would. Param ``shap.rows`` is the count explained.
+    A row's cost grows with the model (a forest fitted on more rows has longer tree
+    paths; a model-agnostic explainer predicts thousands of rows per row explained), so
+    :func:`explain.shap_values_within` measures it and explains fewer rows when the
+    budget runs out, or none (tag ``champion.shap`` says why). Param ``shap.rows`` is
+    the count explained; the tag says why it is short of ``SHAP_ROWS``.
     """
     seed = context.spec.seed
+    rows = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
     background = X_train.sample(min(SHAP_ROWS, len(X_train)), random_state=seed)
-    budget = max(fit_time, SHAP_MIN_BUDGET_S)
+    budget = max(SHAP_BUDGET_SHARE * fit_time, SHAP_MIN_BUDGET_S)
     try:
-        count = explain.affordable_rows(
-            pipeline, background, context.spec.task, min(SHAP_ROWS, len(X_test)), budget
-        )
-        rows = X_test.sample(count, random_state=seed)
-        result = explain.shap_values(
+        result = explain.shap_values_within(
             pipeline,
             rows,
             background,
             context.spec.task,
+            budget,
             context.target.pos_label,
             tags=context.target.tags,
         )
@@ -534,16 +534,17 @@ def _write_shap(
         mlflow.set_tag("champion.shap", f"skipped: {e}")
         mlflow.log_param("shap.rows", 0)
         return
-    if count < min(SHAP_ROWS, len(X_test)):
+    if len(result) < len(rows):
         mlflow.set_tag(
             "champion.shap",
-            f"{count} rows, not {SHAP_ROWS}: the explainer's budget is {budget:.1f} s",
+            f"{len(result)} rows, not {len(rows)}: the explanation's budget is "
+            f"{budget:.1f} s (half the fit's time, at least {SHAP_MIN_BUDGET_S:.0f} s)",
         )
-    mlflow.log_param("shap.rows", count)
+    mlflow.log_param("shap.rows", len(result))
     values = result.by_source()
     values.insert(0, "explained_output", result.outputs)
     values.insert(1, "base_value", result.base_values)
-    values.index = rows.index
+    values.index = rows.index[: len(result)]
     values.to_csv(folder / artifacts.SHAP_VALUES, index_label="row")
     figure = plots.shap_summary(result.values, result.data, result.names)
     _save(figure, folder / artifacts.PLOTS / "shap_summary.png")
