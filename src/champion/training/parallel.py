@@ -34,7 +34,9 @@ from typing import Any
 
 from champion.training.progress import Progress, ProgressEvent
 
-PRELOAD = ["champion.training.train"]
+# Imported once by the fork server, so no worker pays for them: the training code, and
+# shap, which the training code imports only when it explains (numba, a second or two).
+PRELOAD = ["champion.training.train", "shap"]
 _POLL_S = 0.1
 
 # In a worker process: what the pool's initializer received.

@@ -16,7 +16,6 @@ also by a share of the fit's own time (see :func:`_write_shap`).
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import time
 import warnings
@@ -80,9 +79,7 @@ class CandidateResult:
     metrics: dict[str, float]
     model_uri: str
     params: dict = field(default_factory=dict)
-    # The fitted pipeline when the candidate ran in this process (``jobs: 1``, or a
-    # single candidate); None from a worker (a forest can weigh hundreds of MB: load it
-    # from ``model_uri`` instead of shipping it back).
+    # The fitted pipeline (from a worker, pickled back: the same object as logged).
     pipeline: Pipeline | None = field(default=None, repr=False, compare=False)
 
 
@@ -112,6 +109,7 @@ class _Context:
     split: Split
     metric: str
     direction: str
+    dataset_inputs: list | None = None  # MLflow's description of the data, made once
 
     @property
     def spec(self):
@@ -203,8 +201,9 @@ def train_project(
         experiment_id = ensure_experiment(settings, project.spec.name)
         # Runs an earlier, killed train left RUNNING are closed before new ones start.
         close_dead_runs(settings, experiment_id, by="train")
+    context.dataset_inputs = dataset_inputs(context)  # once, not in every worker
     threads = max(1, parallel.cores() // jobs)
-    shared = (context, experiment_id, settings, threads, jobs == 1)
+    shared = (context, experiment_id, settings, threads)
     results = parallel.run(train_candidate, shared, candidates, jobs=jobs, progress=progress)
     ranked = sorted(
         results, key=lambda r: rank_key(r.metrics.get(context.metric), context.direction)
@@ -215,10 +214,10 @@ def train_project(
 def train_candidate(shared: tuple, candidate: CandidateSpec, emit: Progress) -> CandidateResult:
     """Train one candidate and log its run: the unit of work of :func:`train_project`,
     in this process or a worker. ``shared`` is ``(context, experiment_id, settings,
-    threads, keep_pipeline)``; ``threads`` caps the fit's threads (joblib's for
+    threads)``; ``threads`` caps the fit's threads (joblib's for
     forests, OpenMP's and BLAS's for the rest), so parallel workers share the cores
     instead of fighting over them."""
-    context, experiment_id, settings, threads, keep_pipeline = shared
+    context, experiment_id, settings, threads = shared
     quiet_mlflow()  # a worker process starts with MLflow's INFO chatter on
     reporter = CandidateProgress(candidate.name, _trials(candidate), emit)
     with (
@@ -228,7 +227,7 @@ def train_candidate(shared: tuple, candidate: CandidateSpec, emit: Progress) -> 
     ):
         result = _train_candidate(context, candidate, experiment_id, reporter, client(settings))
     reporter.finish()
-    return result if keep_pipeline else dataclasses.replace(result, pipeline=None)
+    return result
 
 
 def _trials(candidate: CandidateSpec) -> int:
@@ -287,7 +286,7 @@ def _train_candidate(
         metrics = _holdout_metrics(context, pipeline, X_test, y_test)
         mlflow.log_params(_params_to_log(context, candidate, pipeline))
         mlflow.log_metrics(metrics | {"fit_time_s": fit_time})
-        _log_datasets(context)
+        _log_datasets(context, run.info.run_id, mlflow_client)
         progress.begin("explain")
         with tempfile.TemporaryDirectory() as tmp:
             _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp), fit_time)
@@ -406,12 +405,28 @@ def _short(value) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _log_datasets(context: _Context) -> None:
-    """The data as run inputs: the training rows and the holdout, with source and digest."""
+def _log_datasets(context: _Context, run_id: str, mlflow_client) -> None:
+    """The data as run inputs: the training rows and the holdout, with source and digest.
+
+    The inputs are described once per training call (MLflow infers a schema and hashes
+    the rows: seconds on a large table) and the same description is logged by each run.
+    """
+    if context.dataset_inputs is None:
+        context.dataset_inputs = dataset_inputs(context)
+    mlflow_client.log_inputs(run_id, datasets=context.dataset_inputs)
+
+
+def dataset_inputs(context: _Context) -> list:
+    """The MLflow dataset inputs of a run: training rows and holdout, each tagged with
+    its role (MLflow's ``mlflow.data.context``), the data filter and the split."""
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
     spec = context.spec
     frame = context.table.frame
     targets = spec.target_columns[0] if len(spec.target_columns) == 1 else None
     tags = {"filter": spec.data.filter or "", "split": context.split.description}
+    inputs = []
     with warnings.catch_warnings():
         # A path or glob reads as more than one kind of source to MLflow (it is local),
         # and its schema hint about integer columns concerns the raw file, not the model.
@@ -423,7 +438,11 @@ def _log_datasets(context: _Context) -> None:
                 name=f"{spec.name}-{role}",
                 targets=targets,
             )
-            mlflow.log_input(dataset, context=role, tags=tags)
+            input_tags = [InputTag(key=k, value=v) for k, v in tags.items()]
+            input_tags.append(InputTag(key=MLFLOW_DATASET_CONTEXT, value=role))
+            # What mlflow.log_input does with a dataset, done here once for every run.
+            inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags))
+    return inputs
 
 
 def _write_artifacts(
