@@ -180,8 +180,11 @@ def train_project(
             or the data that cannot work.
     """
     jobs = jobs or project.spec.training.jobs
-    if jobs != 1:
-        parallel.warm_up()  # the workers' imports overlap with reading the data
+    # Whether workers will be needed is known before the data is read (the defaults are
+    # three or four candidates), so their imports can overlap with reading it.
+    expected = len(only or project.spec.candidates or [None] * 3)
+    if jobs != 1 and expected > 1 and parallel.cores() > 1:
+        parallel.warm_up()
     context = prepare(project)
     candidates = candidates_of(project, len(context.inputs))
     if only:
