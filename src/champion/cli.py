@@ -120,6 +120,9 @@ def train(
     """Fit every candidate of the project, one MLflow run each, and rank them."""
     project = _project(config)
     settings = _settings_for(config)
+    from champion.training.parallel import warm_up_for
+
+    warm_up_for(project, only=only, jobs=jobs)  # workers import while this process does
     from champion.training.train import train_project
 
     _quiet()

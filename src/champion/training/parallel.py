@@ -35,8 +35,14 @@ from typing import Any
 from champion.training.progress import Progress, ProgressEvent
 
 # Imported once by the fork server, so no worker pays for them: the training code, and
-# shap, which the training code imports only when it explains (numba, a second or two).
-PRELOAD = ["champion.training.train", "shap"]
+# what it imports only when first used (shap and numba to explain, MLflow's SQL store
+# and its scikit-learn flavor): seconds per worker otherwise.
+PRELOAD = [
+    "champion.training.train",
+    "shap",
+    "mlflow.sklearn",
+    "mlflow.store.tracking.sqlalchemy_store",
+]
 _POLL_S = 0.1
 
 # In a worker process: what the pool's initializer received.
@@ -61,6 +67,18 @@ def warm_up() -> None:
     """Start the fork server and its imports now, in the background (idempotent)."""
     _context()
     forkserver.ensure_running()
+
+
+def warm_up_for(project, *, only: Sequence[str] | None = None, jobs: int | None = None) -> None:
+    """:func:`warm_up` if training ``project`` will use workers: ``jobs`` (else the
+    project's ``training.jobs``) is not 1, there are two cores or more, and two
+    candidates or more (the defaults are three or four). Knowable before the data is
+    read, so the CLI calls it before it imports the training code itself: the two
+    imports then run side by side."""
+    jobs = jobs or project.spec.training.jobs
+    expected = len(only or project.spec.candidates or [None] * 3)
+    if jobs != 1 and expected > 1 and cores() > 1:
+        warm_up()
 
 
 def _context():

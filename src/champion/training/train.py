@@ -179,12 +179,8 @@ def train_project(
         SpecError, DataError: before any run starts, for anything in the project file
             or the data that cannot work.
     """
+    parallel.warm_up_for(project, only=only, jobs=jobs)  # overlaps with reading the data
     jobs = jobs or project.spec.training.jobs
-    # Whether workers will be needed is known before the data is read (the defaults are
-    # three or four candidates), so their imports can overlap with reading it.
-    expected = len(only or project.spec.candidates or [None] * 3)
-    if jobs != 1 and expected > 1 and parallel.cores() > 1:
-        parallel.warm_up()
     context = prepare(project)
     candidates = candidates_of(project, len(context.inputs))
     if only:
