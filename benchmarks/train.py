@@ -8,7 +8,8 @@ categorical ones (``colour``, 5 levels; ``city``, 40 levels) and a target ``y`` 
 noisy logistic model of some of them (about a third of the rows positive). Then three
 processes run, one after the other, each on its own fresh SQLite tracking store
 (``sqlite:///…/mlflow.db``, a file that does not exist yet), each timed from process
-start to exit:
+start to exit; ``--repeat`` rounds of the three (default 3), interleaved so that load
+from elsewhere hits them alike, and the median of each is reported:
 
 ``champion``  ``champion train`` on a four-line project file (name, data, target,
               task): the default candidates (linear, random forest, histogram gradient
@@ -29,10 +30,11 @@ How to run
 ----------
 ::
 
-    uv run python benchmarks/train.py                    # 2k, 20k, 200k (~10 min)
+    uv run python benchmarks/train.py                    # 2k, 20k, 200k (~30 min)
     uv run python benchmarks/train.py --sizes 2000 20000 # a shared machine: small sizes
     uv run python benchmarks/train.py --million          # adds 1,000,000 rows
     uv run python benchmarks/train.py --jobs 1           # champion without parallel fits
+    uv run python benchmarks/train.py --repeat 1         # one round: quicker, noisier
 
 It prints a table; the same results go to ``benchmarks/results/train.md`` (Markdown)
 and ``benchmarks/results/train.json`` (raw); the exit status is 1 when the bar is
@@ -49,6 +51,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -156,7 +159,9 @@ def fresh(folder: Path, data: Path) -> Path:
     return folder
 
 
-def measure(rows: int, workdir: Path, jobs: int | None) -> dict:
+def measure(rows: int, workdir: Path, jobs: int | None, repeat: int) -> dict:
+    """``repeat`` rounds of bare, plain, champion (interleaved, so a burst of load from
+    elsewhere hits all three alike); the median of each, and every time measured."""
     data = workdir / f"data-{rows}.csv"
     if not data.exists():
         synthetic(rows).to_csv(data, index=False)
@@ -164,28 +169,35 @@ def measure(rows: int, workdir: Path, jobs: int | None) -> dict:
     env["PYTHONUNBUFFERED"] = "1"
     (workdir / "plain.py").write_text(PLAIN)
     (workdir / "bare.py").write_text(BARE)
+    times: dict[str, list[float]] = {"bare": [], "plain": [], "champion": []}
+    fits: list[dict[str, float]] = []
+    for _ in range(repeat):
+        folder = fresh(workdir / f"bare-{rows}", data)
+        seconds, out = timed([sys.executable, workdir / "bare.py", folder], folder / "log.txt", env)
+        times["bare"].append(seconds)
+        fits.append(json.loads(out.strip().splitlines()[-1]))
 
-    folder = fresh(workdir / f"bare-{rows}", data)
-    bare_s, out = timed([sys.executable, workdir / "bare.py", folder], folder / "log.txt", env)
-    fits = json.loads(out.strip().splitlines()[-1])
+        folder = fresh(workdir / f"plain-{rows}", data)
+        command = [sys.executable, workdir / "plain.py", folder]
+        times["plain"].append(timed(command, folder / "log.txt", env)[0])
 
-    folder = fresh(workdir / f"plain-{rows}", data)
-    plain_s, _ = timed([sys.executable, workdir / "plain.py", folder], folder / "log.txt", env)
-
-    folder = fresh(workdir / f"champion-{rows}", data)
-    command = [str(CHAMPION), "train", "-c", str(folder / "champion.yaml")]
-    if jobs is not None:
-        command += ["--jobs", str(jobs)]
-    champion_s, _ = timed(command, folder / "log.txt", env)
+        folder = fresh(workdir / f"champion-{rows}", data)
+        command = [str(CHAMPION), "train", "-c", str(folder / "champion.yaml")]
+        if jobs is not None:
+            command += ["--jobs", str(jobs)]
+        times["champion"].append(timed(command, folder / "log.txt", env)[0])
+    median = {k: statistics.median(v) for k, v in times.items()}
+    fit_median = {name: statistics.median(f[name] for f in fits) for name in fits[0]}
     return {
         "rows": rows,
-        "candidates": list(fits),
-        "fit_s": {k: round(v, 3) for k, v in fits.items()},
-        "fit_total_s": round(sum(fits.values()), 2),
-        "bare_s": round(bare_s, 2),
-        "plain_s": round(plain_s, 2),
-        "champion_s": round(champion_s, 2),
-        "ratio": round(champion_s / plain_s, 3),
+        "candidates": list(fit_median),
+        "fit_s": {k: round(v, 3) for k, v in fit_median.items()},
+        "fit_total_s": round(sum(fit_median.values()), 2),
+        "bare_s": round(median["bare"], 2),
+        "plain_s": round(median["plain"], 2),
+        "champion_s": round(median["champion"], 2),
+        "ratio": round(median["champion"] / median["plain"], 3),
+        "all_s": {k: [round(x, 2) for x in v] for k, v in times.items()},
     }
 
 
@@ -225,6 +237,7 @@ def markdown(report: dict) -> str:
         f"load average {m['load_at_start']} at the start, {m['load_at_end']} at the end",
         f"- Versions: mlflow {v['mlflow']}, scikit-learn {v['scikit-learn']}, shap {v['shap']}",
         "- Each process on a fresh SQLite store, timed from process start to exit; "
+        f"median of {report['repeat']} interleaved rounds (bare, plain, champion); "
         f"champion jobs: {report['jobs'] or 'default'}",
         "",
         "| rows | candidates | bare fits s | bare process s | plain autolog s "
@@ -252,6 +265,9 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 20_000, 200_000])
     parser.add_argument("--million", action="store_true", help="add 1,000,000 rows")
     parser.add_argument("--jobs", type=int, default=None, help="champion train --jobs")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="rounds per size; medians are reported"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep work files here")
     args = parser.parse_args()
     load = os.getloadavg()[0]
@@ -261,7 +277,7 @@ def main() -> int:
     results = []
     try:
         for rows in sizes:
-            results.append(measure(rows, workdir, args.jobs))
+            results.append(measure(rows, workdir, args.jobs, args.repeat))
             r = results[-1]
             print(
                 f"{rows:>9,} rows: bare fits {r['fit_total_s']:.1f} s, plain {r['plain_s']:.1f} s,"
@@ -277,6 +293,7 @@ def main() -> int:
         "machine": machine(load),
         "versions": versions(),
         "jobs": args.jobs,
+        "repeat": args.repeat,
         "results": results,
         "bar_met": bar,
         "goal_met": goal,
