@@ -24,9 +24,12 @@ May import: ``champion.training.progress`` only (the caller passes the function)
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import multiprocessing
 import os
 import queue as queues
+import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from multiprocessing import forkserver
@@ -44,6 +47,8 @@ PRELOAD = [
     "mlflow.store.tracking.sqlalchemy_store",
 ]
 _POLL_S = 0.1
+
+_stop_registered = False
 
 # In a worker process: what the pool's initializer received.
 _shared: Any = None
@@ -65,8 +70,26 @@ def default_jobs(candidates: int) -> int:
 
 def warm_up() -> None:
     """Start the fork server and its imports now, in the background (idempotent)."""
+    global _stop_registered
     _context()
     forkserver.ensure_running()
+    if not _stop_registered:
+        atexit.register(_stop_fork_server)
+        _stop_registered = True
+
+
+def _stop_fork_server() -> None:
+    """End the fork server at once when this process ends.
+
+    Left alone, it notices its parent is gone and then finalizes its interpreter, which
+    holds scikit-learn, MLflow and numba: a second or two during which it still holds
+    our stdout and stderr, so whoever reads them (a pipe, a CI log, a benchmark) waits
+    for it. It has nothing to flush: its workers are done when the pool is.
+    """
+    pid = getattr(forkserver._forkserver, "_forkserver_pid", None)  # no public handle
+    if pid is not None:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)  # it does not handle it: it just ends
 
 
 def warm_up_for(project, *, only: Sequence[str] | None = None, jobs: int | None = None) -> None:
