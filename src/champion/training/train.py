@@ -171,7 +171,9 @@ def train_project(
     Args:
         jobs: candidates trained at once, in worker processes; default
             ``training.jobs`` of the project file, else one per core. 1 trains them
-            one after the other in this process.
+            one after the other in this process. As with any multiprocessing code, a
+            script that calls this with workers keeps its top level under
+            ``if __name__ == "__main__":`` (a worker imports the main module).
         progress: called with each :class:`~champion.training.progress.ProgressEvent`
             (in this process, also for candidates trained by workers).
 
