@@ -26,6 +26,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 from joblib import parallel_config
+from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 from threadpoolctl import threadpool_limits
@@ -68,6 +69,7 @@ IMPORTANCE_ROWS = 1_000  # holdout rows shuffled by permutation importance, at m
 SHAP_BUDGET_SHARE = 0.5  # of the fit's time, for SHAP values (never more than the fit)
 SHAP_MIN_BUDGET_S = 1.0  # SHAP's budget when the fit was quicker than twice this
 DEFAULT_EXAMPLES = 3
+_DATASET_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -414,7 +416,17 @@ def _log_datasets(context: _Context, run_id: str, mlflow_client) -> None:
     """
     if context.dataset_inputs is None:
         context.dataset_inputs = dataset_inputs(context)
-    mlflow_client.log_inputs(run_id, datasets=context.dataset_inputs)
+    for attempt in range(_DATASET_ATTEMPTS):
+        try:
+            mlflow_client.log_inputs(run_id, datasets=context.dataset_inputs)
+            return
+        except MlflowException:
+            # Workers that start together both find the dataset missing from the
+            # experiment and both add it; the store refuses the second (a unique key).
+            # Tried again, the dataset is there and the run is only linked to it.
+            if attempt == _DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def dataset_inputs(context: _Context) -> list:
