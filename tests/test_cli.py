@@ -159,6 +159,10 @@ USAGE_ERRORS = [
         ["train", "--colour", "red"],
         r"^UsageError: No such option: --colour.*\(see 'champion train --help'\)$",
     ),
+    (
+        ["train", "--jobs", "0"],
+        r"^UsageError: Invalid value for '--jobs': Input should be greater than or equal to 1",
+    ),
     (["feedback"], r"^UsageError: Missing argument 'file'.*\(see 'champion feedback --help'\)$"),
     (
         ["register", "--best", "--run", "abc"],
@@ -170,7 +174,13 @@ USAGE_ERRORS = [
 @pytest.mark.parametrize(
     ("argv", "message"),
     USAGE_ERRORS,
-    ids=["unknown-command", "unknown-option", "missing-argument", "conflicting-options"],
+    ids=[
+        "unknown-command",
+        "unknown-option",
+        "jobs-below-one",
+        "missing-argument",
+        "conflicting-options",
+    ],
 )
 def test_usage_error_is_one_line_with_exit_2(argv, message, tmp_path):
     result = subprocess.run(
@@ -210,7 +220,12 @@ candidates:
     )
     c = ["-c", str(config)]
     assert run(["train", *c]) == 0
-    assert "cli_flow: candidates by f1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cli_flow: candidates by f1" in out
+    # Not a terminal: one plain line per step, counted over both candidates.
+    steps = [line for line in out.splitlines() if re.match(r"^\[\d+/8\] ", line)]
+    assert "[8/8]" in steps[-1] and steps[-1].endswith(": done")
+    assert {"linear: explain", "majority: explain"} <= {s.split("] ", 1)[1] for s in steps}
 
     assert run(["compare", *c, "--json"]) == 0
     ranked = json.loads(capsys.readouterr().out)

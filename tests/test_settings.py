@@ -36,3 +36,17 @@ def test_use_tracking_leaves_the_environment_as_it_was(tmp_path, monkeypatch, be
         assert os.environ.get("MLFLOW_TRACKING_URI") == settings.tracking_uri
         client(settings).search_experiments()
     assert os.environ.get("MLFLOW_TRACKING_URI") == before
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"CHAMPION_CACHE": "/c", "XDG_CACHE_HOME": "/x", "HOME": "/h"}, Path("/c")),
+        ({"XDG_CACHE_HOME": "/x", "HOME": "/h"}, Path("/x/champion")),
+        ({"HOME": "/h"}, Path("/h/.cache/champion")),
+        ({}, None),
+    ],
+    ids=["champion-cache", "xdg", "home", "nothing"],
+)
+def test_cache_folder_comes_from_the_environment_given(tmp_path, environ, expected):
+    assert Settings.from_env(tmp_path, environ=environ).cache_dir == expected

@@ -21,6 +21,8 @@ import gc
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -106,23 +108,27 @@ def train(
     only: Annotated[
         list[str] | None, typer.Option("--only", help="Train only this candidate (repeatable).")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "--jobs",
+            min=1,
+            help="Candidates trained at once, one process each (default: training.jobs, "
+            "else one per core; 1: one after the other).",
+        ),
+    ] = None,
 ) -> None:
     """Fit every candidate of the project, one MLflow run each, and rank them."""
     project = _project(config)
     settings = _settings_for(config)
+    from champion.training.parallel import warm_up_for
+
+    warm_up_for(project, only=only, jobs=jobs)  # workers import while this process does
     from champion.training.train import train_project
 
     _quiet()
-    with _progress() as progress:
-        task = progress.add_task("training", total=None)
-
-        def report(what: str, done: int, total: int) -> None:
-            if done >= 0:
-                progress.update(task, description=f"training {what}", completed=done, total=total)
-            else:
-                progress.update(task, description=f"searching {what}")
-
-        report_ = train_project(project, settings, only=only, progress=report)
+    with _training_progress() as report:
+        report_ = train_project(project, settings, only=only, progress=report, jobs=jobs)
     table = Table(
         title=f"{project.spec.name}: candidates by {report_.metric} ({report_.direction})"
     )
@@ -687,6 +693,19 @@ def _quiet() -> None:
     from champion.registry.tracking import quiet_mlflow
 
     quiet_mlflow()
+
+
+@contextmanager
+def _training_progress() -> Iterator[Callable]:
+    """The training progress callback: bars on a terminal, one line per step elsewhere
+    (a pipe or a CI log, where a redrawn bar would be noise or nothing)."""
+    from champion.training.progress import Bars, Lines
+
+    if not console.is_terminal:
+        yield Lines(lambda line: console.print(line, highlight=False, markup=False))
+        return
+    with _progress() as bars:
+        yield Bars(bars)
 
 
 def _progress() -> Progress:

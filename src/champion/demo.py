@@ -23,6 +23,7 @@ from champion.registry.promote import promote
 from champion.registry.register import register
 from champion.registry.versions import list_versions
 from champion.settings import Settings
+from champion.training.progress import Bars
 from champion.training.train import train_project
 
 # From a clone, the example sits two folders above the package (src/champion).
@@ -42,13 +43,7 @@ def run_demo(
     console.rule(f"[bold]champion demo[/]: {name}")
     console.print(f"Project file: {project.source}\nTracking store: {settings.tracking_uri}\n")
     with progress() as bar:
-        task = bar.add_task("training", total=None)
-
-        def report(what: str, done: int, total: int) -> None:
-            if done >= 0:
-                bar.update(task, description=f"training {what}", completed=done, total=total)
-
-        report_ = train_project(project, settings, progress=report)
+        report_ = train_project(project, settings, progress=Bars(bar))
     console.print(f"[bold]1. Trained[/] {len(report_.candidates)} candidates")
     for row in compare(settings, name, limit=len(report_.candidates)):
         if row.run_id in {c.run_id for c in report_.candidates}:

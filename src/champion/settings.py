@@ -26,6 +26,9 @@ Environment variables:
                           ``champion train`` processes share a search through; it wins
                           over the project file's ``search.storage``. Unset: the
                           project file decides (by default, one process, in memory).
+    CHAMPION_CACHE        where champion keeps files it can rebuild (the empty, migrated
+                          SQLite store a new local store is copied from); default
+                          ``$XDG_CACHE_HOME/champion``, else ``~/.cache/champion``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Settings:
             to let the tracking server decide.
         prediction_log: the SQLAlchemy URL of the prediction log.
         search_storage: the shared Optuna storage from the environment, or None.
+        cache_dir: where rebuildable files live, or None (no ``HOME`` or cache
+            variable in the environment): then nothing is cached.
     """
 
     project_dir: Path
@@ -56,6 +61,7 @@ class Settings:
     artifact_root: str | None
     prediction_log: str
     search_storage: str | None = None
+    cache_dir: Path | None = None
 
     @classmethod
     def from_env(
@@ -72,4 +78,11 @@ class Settings:
             artifact_root = artifact_root.resolve().as_uri()
         log = env.get("CHAMPION_PREDICTION_LOG") or f"sqlite:///{project / 'predictions.db'}"
         search = env.get("CHAMPION_SEARCH_STORAGE") or None
-        return cls(project, tracking, registry, artifact_root, log, search)
+        cache = env.get("CHAMPION_CACHE")
+        if not cache and env.get("XDG_CACHE_HOME"):
+            cache = Path(env["XDG_CACHE_HOME"]) / "champion"
+        if not cache and env.get("HOME"):
+            cache = Path(env["HOME"]) / ".cache" / "champion"
+        return cls(
+            project, tracking, registry, artifact_root, log, search, Path(cache) if cache else None
+        )

@@ -106,6 +106,16 @@ def _search(space: dict) -> list[dict]:
             r"unknown key 'data\.where'; allowed keys here: path, filter",
         ),
         (_raw(seed="abc"), "seed", r"'seed': Input should be a valid integer.*\(got 'abc'\)"),
+        (
+            _raw(training={"jobs": 0}),
+            "training.jobs",
+            r"'training\.jobs': Input should be greater than or equal to 1 \(got 0\)",
+        ),
+        (
+            _raw(training={"workers": 2}),
+            "training.workers",
+            r"unknown key 'training\.workers'; allowed keys here: jobs",
+        ),
         (_raw(task=None), "task", r"missing required key 'task'"),
         (
             _raw(task="ranking"),
@@ -170,6 +180,8 @@ def _search(space: dict) -> list[dict]:
         "unknown-candidate-key",
         "unknown-data-key",
         "seed-not-an-integer",
+        "training-jobs-zero",
+        "unknown-training-key",
         "missing-task",
         "unknown-task",
         "target-wrong-type",

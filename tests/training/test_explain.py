@@ -15,12 +15,15 @@ from champion.project.features import FeatureSet, build_preprocessor
 from champion.project.spec import PreprocessingSpec, TextSpec
 from champion.training.explain import (
     MAX_PERMUTATION_FEATURES,
+    MIN_SHAP_ROWS,
     NoFastExplainer,
+    affordable_rows,
     feature_sources,
     group_by_source,
     native_importance,
     permutation_importances,
     shap_values,
+    shap_values_within,
 )
 
 # "colour" and "colour_shade" share a prefix: a one-hot level of the second must not be
@@ -181,3 +184,47 @@ def test_model_agnostic_explainer_refuses_too_many_model_features() -> None:
     assert all(name.startswith("notes:term") for name in names)
     with pytest.raises(NoFastExplainer, match=rf"{n_features} model features is too many"):
         shap_values(pipeline, data[["notes"]].head(3), data[["notes"]].head(20), "binary", 1)
+
+
+@pytest.fixture(scope="module")
+def knn(frame) -> Pipeline:
+    """Neither trees nor coefficients: only the model-agnostic explainer explains it."""
+    return _fit(KNeighborsClassifier(n_neighbors=15), frame)
+
+
+def test_permutation_shap_values_add_up_to_the_probability(knn, frame) -> None:
+    rows, background = frame[FEATURES.columns].iloc[:12], frame[FEATURES.columns].iloc[100:140]
+    result = shap_values(knn, rows, background, task="binary", pos_label=1)
+    proba = knn.predict_proba(rows)[:, 1]
+    np.testing.assert_allclose(result.values.sum(axis=1) + result.base_values, proba, atol=1e-9)
+    # The base value is the mean output over the background.
+    np.testing.assert_allclose(result.base_values, knn.predict_proba(background)[:, 1].mean())
+    by_source = result.by_source().abs().mean()
+    assert by_source.idxmax() == "signal" and by_source["signal"] > by_source["noise"]
+
+
+def test_exact_explainers_explain_every_row_whatever_the_budget(linear, forest, frame) -> None:
+    background = frame[FEATURES.columns].iloc[:50]
+    for pipeline in (linear, forest):
+        assert affordable_rows(pipeline, background, "binary", 50, budget_s=0.0) == 50
+
+
+def test_the_model_agnostic_explainer_explains_nothing_beyond_its_budget(knn, frame) -> None:
+    background = frame[FEATURES.columns].iloc[:50]
+    assert affordable_rows(knn, background, "binary", 50, budget_s=1e6) == 50
+    with pytest.raises(NoFastExplainer, match=r"would take about .* over its budget of 0\.0 s"):
+        affordable_rows(knn, background, "binary", 50, budget_s=0.0)
+
+
+def test_a_budget_explains_the_first_rows_and_at_least_the_minimum(forest, frame) -> None:
+    rows, background = frame[FEATURES.columns].iloc[:40], frame[FEATURES.columns].iloc[200:]
+    everything = shap_values(forest, rows, background, task="binary", pos_label=1)
+    generous = shap_values_within(forest, rows, background, "binary", 1e6, pos_label=1)
+    np.testing.assert_allclose(generous.values, everything.values)
+    np.testing.assert_allclose(generous.base_values, everything.base_values)
+    # No budget at all: the first MIN_SHAP_ROWS rows (explaining them is how the cost
+    # of a row is known), the same values as explaining them alone.
+    starved = shap_values_within(forest, rows, background, "binary", 0.0, pos_label=1)
+    assert len(starved) == MIN_SHAP_ROWS
+    np.testing.assert_allclose(starved.values, everything.values[:MIN_SHAP_ROWS])
+    assert starved.outputs == ["1"] * MIN_SHAP_ROWS

@@ -16,7 +16,8 @@ from sklearn.metrics import jaccard_score, mean_squared_error
 from champion.project.spec import load_spec
 from champion.registry.tracking import use_tracking
 from champion.settings import Settings
-from champion.training.train import prepare, train_project
+from champion.training.explain import MIN_SHAP_ROWS
+from champion.training.train import IMPORTANCE_ROWS, SHAP_ROWS, prepare, train_project
 from support.projects import POKEMON, sqlite_store, write_project
 
 
@@ -143,3 +144,63 @@ candidates: [{{name: linear, estimator: linear, params: {{C: 4.0, class_weight: 
     profile = json.loads(Path(path).read_text())
     assert profile["features"]["flavor_text"]["kind"] == "text"
     assert 0 < profile["features"]["flavor_text"]["vocabulary"]["pokemon"] <= 1
+
+
+@pytest.fixture(scope="module")
+def large_csv(tmp_path_factory) -> Path:
+    """12,000 rows: a holdout of 2,400, more than any explanation sample."""
+    rng = np.random.default_rng(7)
+    n = 12_000
+    frame = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    frame["colour"] = rng.choice(["red", "green", "blue"], size=n)
+    margin = frame["a"] - frame["b"] + (frame["colour"] == "red") + rng.normal(size=n)
+    frame["y"] = np.where(margin > 0.5, "yes", "no")
+    path = tmp_path_factory.mktemp("large") / "large.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_explanations_of_a_large_table_are_bounded_samples(tmp_path, local, large_csv):
+    config = write_project(
+        tmp_path,
+        f"""
+name: large
+data: {large_csv}
+target: y
+task: binary
+candidates:
+  - {{name: boosting, estimator: hist_gradient_boosting, params: {{max_iter: 20}}}}
+  - {{name: bayes, estimator: sklearn.naive_bayes.GaussianNB}}
+""",
+    )
+    report = train_project(load_spec(config), local, jobs=1)
+    client = mlflow.MlflowClient(tracking_uri=local.tracking_uri)
+    runs = {c.name: client.get_run(c.run_id) for c in report.candidates}
+    boosting = runs["boosting"]
+    assert boosting.data.params["rows.holdout"] == "2400"
+    # Permutation importance shuffles a sample of the holdout, not all of it.
+    assert boosting.data.params["importance.rows"] == str(IMPORTANCE_ROWS)
+    # SHAP explains at most SHAP_ROWS holdout rows (fewer if its time budget runs out).
+    explained = int(boosting.data.params["shap.rows"])
+    assert MIN_SHAP_ROWS <= explained <= SHAP_ROWS
+    shap_rows = pd.read_csv(
+        client.download_artifacts(boosting.info.run_id, "shap_values.csv", str(tmp_path))
+    )
+    assert len(shap_rows) == explained
+    assert set(shap_rows["row"]) <= set(range(12_000))
+    # Naive Bayes needs the model-agnostic explainer: within its budget, it explains at
+    # most SHAP_ROWS rows, and says so when it explains fewer or none.
+    bayes = runs["bayes"]
+    explained = int(bayes.data.params["shap.rows"])
+    artifacts = {a.path for a in client.list_artifacts(bayes.info.run_id)}
+    if explained == 0:
+        assert bayes.data.tags["champion.shap"].startswith("skipped: ")
+        assert "shap_values.csv" not in artifacts
+    else:
+        assert explained <= SHAP_ROWS
+        bayes_rows = pd.read_csv(
+            client.download_artifacts(bayes.info.run_id, "shap_values.csv", str(tmp_path / "k"))
+        )
+        assert len(bayes_rows) == explained
+        if explained < SHAP_ROWS:
+            assert "budget" in bayes.data.tags["champion.shap"]

@@ -195,6 +195,14 @@ class SplitSpec(_Strict):
         return self
 
 
+class TrainingSpec(_Strict):
+    """How ``champion train`` uses the machine: ``jobs`` candidates are trained at
+    once, each in its own process (default: one per core; 1 trains them one after the
+    other). ``champion train --jobs N`` overrides it."""
+
+    jobs: int | None = Field(None, ge=1, le=256)
+
+
 class PromotionSpec(_Strict):
     """The promotion gate: the challenger must beat the champion's primary metric by at
     least ``min_gain`` on the same holdout, and a paired test at level ``alpha`` must
@@ -477,6 +485,7 @@ class ProjectSpec(_Strict):
     direction: Literal["maximize", "minimize"] | None = None
     split: SplitSpec = Field(default_factory=SplitSpec)
     seed: int = 42
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
     promotion: PromotionSpec = Field(default_factory=PromotionSpec)
     examples: list[ExampleSpec] = Field(default_factory=list)
     monitoring: MonitoringSpec = Field(default_factory=MonitoringSpec)

@@ -24,6 +24,8 @@ module        job                                                        heavy i
 ``lock``      one registry writer at a time per model (promote,           none
               rollback, register), on any MLflow store
 ``liveness``  tell a dead run from a live one; mark the dead FAILED       none
+``sqlite_``   a new local SQLite store copied from a migrated template     none
+``template``
 ============  =========================================================  ==============
 
 "None" means MLflow's client and nothing that computes: ``champion models``,

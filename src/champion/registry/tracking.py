@@ -3,7 +3,8 @@
 Everything that talks to MLflow goes through :func:`use_tracking` (which points the
 fluent API at the configured store for the duration of a block and then restores it)
 or :func:`client`. MLflow's exceptions are translated into champion's here, so the
-rest of the code never sees a traceback from the store.
+rest of the code never sees a traceback from the store. Both start a new local SQLite
+store from a migrated template (``sqlite_template``), not from MLflow's migrations.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from champion.errors import NotFoundError, TrackingError
+from champion.registry.sqlite_template import seed_new_store
 from champion.settings import Settings
 
 _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
@@ -56,6 +58,7 @@ def use_tracking(settings: Settings) -> Iterator[None]:
     state is process-wide, so one block runs at a time: a server's reload and
     monitoring threads take turns.
     """
+    seed_new_store(settings)
     with _FLUENT_STATE:
         saved_environment = {name: os.environ.get(name) for name in _URI_VARIABLES}
         previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
@@ -76,6 +79,7 @@ def use_tracking(settings: Settings) -> Iterator[None]:
 
 def client(settings: Settings) -> MlflowClient:
     """A client bound to the configured tracking and registry stores."""
+    seed_new_store(settings)
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
 
 

@@ -8,6 +8,7 @@ one input produced (one-hot levels, TF-IDF terms): additive, so still a SHAP val
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,20 @@ class ShapResult:
         """Contributions per input column (rows × input columns)."""
         return group_by_source(self.values, self.sources)
 
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def then(self, more: ShapResult) -> ShapResult:
+        """These rows, then ``more``'s (same model, same features)."""
+        return ShapResult(
+            np.concatenate([self.values, more.values]),
+            np.concatenate([self.data, more.data]),
+            np.concatenate([self.base_values, more.base_values]),
+            self.names,
+            self.sources,
+            self.outputs + more.outputs,
+        )
+
 
 def feature_sources(preprocessor: ColumnTransformer) -> tuple[list[str], list[str]]:
     """The names of the model features and the input column each comes from.
@@ -90,6 +105,8 @@ def group_by_source(values: np.ndarray, sources: list[str]) -> pd.DataFrame:
 
 
 MAX_PERMUTATION_FEATURES = 200
+MIN_SHAP_ROWS = 10  # fewer explained rows than this say too little to be worth logging
+_PROBE_ROWS = 1_000  # rows predicted once to time the model for the estimate
 
 
 class NoFastExplainer(Exception):
@@ -143,6 +160,89 @@ def shap_values(
     return ShapResult(picked, data, base, names, sources, [str(classes[i]) for i in chosen])
 
 
+def shap_values_within(
+    pipeline: Pipeline,
+    rows: pd.DataFrame,
+    background: pd.DataFrame,
+    task: str,
+    budget_s: float,
+    pos_label=None,
+    tags: list[str] | None = None,
+) -> ShapResult:
+    """:func:`shap_values` of the first rows of ``rows`` that fit in ``budget_s``.
+
+    The cost of a row depends on the model (a deep forest's tree paths, a model-agnostic
+    explainer's thousands of predictions) and grows with the data the model was fitted
+    on, so it is measured: the first ``MIN_SHAP_ROWS`` rows are explained and timed, then
+    as many more as the rest of the budget allows at that rate. The result has at least
+    ``min(MIN_SHAP_ROWS, len(rows))`` rows, in the order of ``rows``.
+
+    Raises:
+        NoFastExplainer: as :func:`shap_values`, and from :func:`affordable_rows` when a
+            model-agnostic explanation of the first rows would already exceed the budget.
+    """
+    wanted = affordable_rows(pipeline, background, task, len(rows), budget_s)
+    first = min(MIN_SHAP_ROWS, wanted)
+    started = time.perf_counter()
+    result = shap_values(pipeline, rows.iloc[:first], background, task, pos_label, tags)
+    spent = time.perf_counter() - started
+    more = min(wanted - first, int((budget_s - spent) * first / spent) if spent > 0 else wanted)
+    if more > 0:
+        rest = rows.iloc[first : first + more]
+        result = result.then(shap_values(pipeline, rest, background, task, pos_label, tags))
+    return result
+
+
+def affordable_rows(
+    pipeline: Pipeline, background: pd.DataFrame, task: str, wanted: int, budget_s: float
+) -> int:
+    """How many of ``wanted`` rows :func:`shap_values` can explain in about ``budget_s``
+    seconds against ``background``.
+
+    The tree and linear explainers cost little: all ``wanted``. The model-agnostic
+    (permutation) explainer predicts ``2 × (features + 1) × len(background)`` rows
+    per explained row; one timed prediction of ``_PROBE_ROWS`` rows gives the
+    cost of a row, hence how many rows fit in the budget.
+
+    Raises:
+        NoFastExplainer: the permutation explainer is needed and cannot explain even
+            ``MIN_SHAP_ROWS`` rows within the budget, or the model has more than
+            ``MAX_PERMUTATION_FEATURES`` model features.
+    """
+    preprocessor, model = pipeline[:-1], pipeline[-1]
+    if _exact_explainer(model, task):
+        return wanted
+    back = np.asarray(preprocessor.transform(background), dtype=float)
+    _check_permutation_width(back.shape[1])
+    function = _output_function(model, task)
+    probe = np.resize(back, (_PROBE_ROWS, back.shape[1]))  # the background, repeated
+    started = time.perf_counter()
+    function(probe)
+    per_row = (time.perf_counter() - started) / _PROBE_ROWS
+    per_explained = 2 * (back.shape[1] + 1) * len(back) * per_row  # two walks
+    affordable = int(budget_s // per_explained) if per_explained > 0 else wanted
+    if affordable < min(MIN_SHAP_ROWS, wanted):
+        raise NoFastExplainer(
+            f"the model-agnostic explainer would take about "
+            f"{per_explained * min(MIN_SHAP_ROWS, wanted):.1f} s for "
+            f"{min(MIN_SHAP_ROWS, wanted)} rows, over its budget of {budget_s:.1f} s "
+            "(the fit's time)"
+        )
+    return min(wanted, affordable)
+
+
+def _exact_explainer(model, task: str) -> bool:
+    """Whether :func:`shap_values` explains ``model`` with the tree or linear algorithm
+    (a tree ensemble shap turns down still falls back to permutation there)."""
+    if task == "multilabel":
+        estimators = getattr(model, "estimators_", None)
+        return isinstance(model, OneVsRestClassifier) and all(
+            hasattr(e, "coef_") or not hasattr(e, "fit") for e in estimators
+        )
+    kind = type(model).__name__
+    return any(kind.startswith(t) for t in _TREE_MODELS) or hasattr(model, "coef_")
+
+
 def _explain(model, data: np.ndarray, background: np.ndarray, task: str):
     """SHAP values with the cheapest explainer that supports ``model``.
 
@@ -163,16 +263,54 @@ def _explain(model, data: np.ndarray, background: np.ndarray, task: str):
     return _permutation(_output_function(model, task), data, background)
 
 
-def _permutation(function, data: np.ndarray, background: np.ndarray):
-    import shap
+@dataclass(frozen=True)
+class _Explanation:
+    """What :func:`_permutation` returns: shap's ``Explanation`` fields that we use."""
 
-    if data.shape[1] > MAX_PERMUTATION_FEATURES:
+    values: np.ndarray  # rows × features (× outputs)
+    base_values: np.ndarray  # rows (× outputs)
+
+
+def _permutation(function, data: np.ndarray, background: np.ndarray, seed: int = 0):
+    """Permutation SHAP values: per row, one random order of the features walked
+    forwards and backwards (shap's ``PermutationExplainer`` with
+    ``max_evals = 2 × features + 1``, its cheapest exact-additivity setting).
+
+    Walking an order, feature ``j`` is switched from the background to the row's value;
+    its contribution is the change of the mean output over the background. Each walk
+    sums to ``f(row) - mean f(background)``, so the values add up exactly. Written in
+    NumPy rather than called from shap: shap's masker compiles with numba on first use
+    in each process, seconds that a training worker or a server would pay every time.
+    """
+    _check_permutation_width(data.shape[1])
+    rng = np.random.default_rng(seed)
+    n_features, n_back = data.shape[1], len(background)
+    values, bases = [], []
+    for row in data:
+        order = rng.permutation(n_features)
+        walks = []
+        for walk in (order, order[::-1]):
+            # (features + 1) copies of the background; copy k has walk[:k] from the row.
+            masked = np.repeat(background[None, :, :], n_features + 1, axis=0)
+            for k in range(1, n_features + 1):
+                masked[k:, :, walk[k - 1]] = row[walk[k - 1]]
+            out = np.asarray(function(masked.reshape(-1, n_features)), dtype=float)
+            means = out.reshape(n_features + 1, n_back, *out.shape[1:]).mean(axis=1)
+            steps = np.diff(means, axis=0)  # step k: the contribution of walk[k]
+            contribution = np.empty_like(steps)
+            contribution[walk] = steps
+            walks.append(contribution)
+        values.append((walks[0] + walks[1]) / 2)
+        bases.append(means[0])
+    return _Explanation(np.asarray(values), np.asarray(bases))
+
+
+def _check_permutation_width(features: int) -> None:
+    if features > MAX_PERMUTATION_FEATURES:
         raise NoFastExplainer(
-            f"{data.shape[1]} model features is too many for the permutation explainer "
+            f"{features} model features is too many for the permutation explainer "
             f"(limit {MAX_PERMUTATION_FEATURES}); use a linear or tree model for SHAP"
         )
-    explainer = shap.PermutationExplainer(function, background)
-    return explainer(data, max_evals=2 * data.shape[1] + 1, silent=True)
 
 
 def _explain_tags(model, data: np.ndarray, background: np.ndarray):

@@ -6,6 +6,13 @@ model (skops, with signature and input example), plots, feature importance, SHAP
 values and the reference profile of the training data. A candidate with a search
 space runs an Optuna study first (:mod:`champion.training.search`), one nested run per
 trial.
+
+Candidates run side by side in worker processes (:mod:`champion.training.parallel`),
+``jobs`` at a time: one per core by default, ``training.jobs`` in the project file or
+``champion train --jobs N``; ``jobs: 1`` runs them one after the other in this process.
+Each worker fits with ``cores ÷ jobs`` threads. What explains a model is bounded by a
+sample that does not grow with the data (``SHAP_ROWS``, ``IMPORTANCE_ROWS``) and SHAP
+also by a share of the fit's own time (see :func:`_write_shap`).
 """
 
 from __future__ import annotations
@@ -13,14 +20,17 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
+from joblib import parallel_config
+from mlflow.exceptions import MlflowException
 from sklearn.pipeline import Pipeline
 from sklearn.utils._param_validation import InvalidParameterError
+from threadpoolctl import threadpool_limits
 
 import champion
 from champion import artifacts
@@ -44,14 +54,26 @@ from champion.registry.tracking import (
     ROLE_TAG,
     client,
     ensure_experiment,
+    quiet_mlflow,
     use_tracking,
 )
 from champion.settings import Settings
-from champion.training import explain, plots, threshold
+from champion.training import explain, parallel, plots, threshold
+from champion.training.progress import (
+    CandidateProgress,
+    Progress,
+    ProgressEvent,
+    ignore,
+    steps_of,
+)
 from champion.training.search import StudyStorage, check_storage, search, study_storage
 
 SHAP_ROWS = 50
+IMPORTANCE_ROWS = 1_000  # holdout rows shuffled by permutation importance, at most
+SHAP_BUDGET_SHARE = 0.5  # of the fit's time, for SHAP values (never more than the fit)
+SHAP_MIN_BUDGET_S = 1.0  # SHAP's budget when the fit was quicker than twice this
 DEFAULT_EXAMPLES = 3
+_DATASET_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,9 @@ class CandidateResult:
     metrics: dict[str, float]
     model_uri: str
     params: dict = field(default_factory=dict)
+    # The fitted pipeline (from a worker, pickled back: the same object as logged).
     pipeline: Pipeline | None = field(default=None, repr=False, compare=False)
+    started: int = 0  # the run's start time (ms): what breaks a tie in the ranking
 
 
 @dataclass(frozen=True)
@@ -93,6 +117,7 @@ class _Context:
     metric: str
     direction: str
     search_storage: StudyStorage | None = None  # set by train_project
+    dataset_inputs: list | None = None  # MLflow's description of the data, made once
 
     @property
     def spec(self):
@@ -110,10 +135,6 @@ class _Context:
         pipeline = build_pipeline(self, candidate, params)
         _fit(pipeline, X_train.iloc[fit_rows], y_train[fit_rows], candidate)
         return _holdout_metrics(self, pipeline, X_train.iloc[score_rows], y_train[score_rows])
-
-
-Progress = Callable[[str, int, int], None]
-"""Progress callback: (what, done, total)."""
 
 
 def primary_metric(project: Project) -> tuple[str, str]:
@@ -163,13 +184,25 @@ def train_project(
     *,
     only: list[str] | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> TrainingReport:
     """Fit every candidate (or those named in ``only``) and log one run each.
+
+    Args:
+        jobs: candidates trained at once, in worker processes; default
+            ``training.jobs`` of the project file, else one per core. 1 trains them
+            one after the other in this process. As with any multiprocessing code, a
+            script that calls this with workers keeps its top level under
+            ``if __name__ == "__main__":`` (a worker imports the main module).
+        progress: called with each :class:`~champion.training.progress.ProgressEvent`
+            (in this process, also for candidates trained by workers).
 
     Raises:
         SpecError, DataError: before any run starts, for anything in the project file
             or the data that cannot work.
     """
+    parallel.warm_up_for(project, only=only, jobs=jobs)  # overlaps with reading the data
+    jobs = jobs or project.spec.training.jobs
     context = prepare(project)
     candidates = candidates_of(project, len(context.inputs))
     if only:
@@ -184,26 +217,47 @@ def train_project(
     context.search_storage = study_storage(project.spec, settings)
     if context.search_storage and any(c.search for c in candidates):
         check_storage(context.search_storage)  # before anything is written to the store
-    progress = progress or (lambda what, done, total: None)
+    progress = progress or ignore
+    jobs = min(jobs or parallel.default_jobs(len(candidates)), len(candidates))
+    for candidate in candidates:
+        progress(ProgressEvent(candidate.name, "queued", 0, steps_of(_trials(candidate))))
     with use_tracking(settings):
         experiment_id = ensure_experiment(settings, project.spec.name)
         # Runs an earlier, killed train left RUNNING are closed before new ones start.
         close_dead_runs(settings, experiment_id, by="train")
-        mlflow_client = client(settings)
-        results = []
-        for index, candidate in enumerate(candidates):
-            progress(f"{candidate.name}", index, len(candidates))
-            results.append(
-                _train_candidate(context, candidate, experiment_id, progress, mlflow_client)
-            )
-        progress("done", len(candidates), len(candidates))
+    context.dataset_inputs = dataset_inputs(context)  # once, not in every worker
+    threads = max(1, parallel.cores() // jobs)
+    shared = (context, experiment_id, settings, threads)
+    results = parallel.run(train_candidate, shared, candidates, jobs=jobs, progress=progress)
     # Ties go to the newer run, as ``champion compare`` ranks them (registry/compare.py).
-    order = {id(r): i for i, r in enumerate(results)}
     ranked = sorted(
         results,
-        key=lambda r: (*rank_key(r.metrics.get(context.metric), context.direction), -order[id(r)]),
+        key=lambda r: (*rank_key(r.metrics.get(context.metric), context.direction), -r.started),
     )
     return TrainingReport(experiment_id, context.metric, context.direction, ranked)
+
+
+def train_candidate(shared: tuple, candidate: CandidateSpec, emit: Progress) -> CandidateResult:
+    """Train one candidate and log its run: the unit of work of :func:`train_project`,
+    in this process or a worker. ``shared`` is ``(context, experiment_id, settings,
+    threads)``; ``threads`` caps the fit's threads (joblib's for
+    forests, OpenMP's and BLAS's for the rest), so parallel workers share the cores
+    instead of fighting over them."""
+    context, experiment_id, settings, threads = shared
+    quiet_mlflow()  # a worker process starts with MLflow's INFO chatter on
+    reporter = CandidateProgress(candidate.name, _trials(candidate), emit)
+    with (
+        use_tracking(settings),
+        parallel_config(n_jobs=threads),
+        threadpool_limits(limits=threads),
+    ):
+        result = _train_candidate(context, candidate, experiment_id, reporter, client(settings))
+    reporter.finish()
+    return result
+
+
+def _trials(candidate: CandidateSpec) -> int:
+    return candidate.search.trials if candidate.search is not None else 0
 
 
 def build_pipeline(
@@ -220,7 +274,11 @@ def build_pipeline(
 
 
 def _train_candidate(
-    context: _Context, candidate: CandidateSpec, experiment_id: str, progress, mlflow_client
+    context: _Context,
+    candidate: CandidateSpec,
+    experiment_id: str,
+    progress: CandidateProgress,
+    mlflow_client,
 ) -> CandidateResult:
     spec = context.spec
     tags = {
@@ -246,19 +304,25 @@ def _train_candidate(
         pipeline = build_pipeline(context, candidate, params)
         X_train, y_train = context.part(context.split.train)
         X_test, y_test = context.part(context.split.test)
+        progress.begin("fit")
         started = time.perf_counter()
         pipeline = _fit_decided(context, pipeline, X_train, y_train, candidate)
         fit_time = time.perf_counter() - started
+        progress.begin("evaluate")
         metrics = _holdout_metrics(context, pipeline, X_test, y_test)
         mlflow.log_params(_params_to_log(context, candidate, pipeline))
         mlflow.log_metrics(metrics | {"fit_time_s": fit_time})
-        _log_datasets(context)
+        _log_datasets(context, run.info.run_id, mlflow_client)
+        progress.begin("explain")
         with tempfile.TemporaryDirectory() as tmp:
-            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp))
+            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp), fit_time)
+            progress.begin("log")
             mlflow.log_artifacts(tmp)
         model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate, pipeline))
         mlflow.set_tag("champion.model_uri", model_uri)
-    return CandidateResult(candidate.name, run.info.run_id, metrics, model_uri, params, pipeline)
+    return CandidateResult(
+        candidate.name, run.info.run_id, metrics, model_uri, params, pipeline, run.info.start_time
+    )
 
 
 def _fit(pipeline: Pipeline, X, y, candidate: CandidateSpec) -> None:
@@ -362,12 +426,38 @@ def _short(value) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _log_datasets(context: _Context) -> None:
-    """The data as run inputs: the training rows and the holdout, with source and digest."""
+def _log_datasets(context: _Context, run_id: str, mlflow_client) -> None:
+    """The data as run inputs: the training rows and the holdout, with source and digest.
+
+    The inputs are described once per training call (MLflow infers a schema and hashes
+    the rows: seconds on a large table) and the same description is logged by each run.
+    """
+    if context.dataset_inputs is None:
+        context.dataset_inputs = dataset_inputs(context)
+    for attempt in range(_DATASET_ATTEMPTS):
+        try:
+            mlflow_client.log_inputs(run_id, datasets=context.dataset_inputs)
+            return
+        except MlflowException:
+            # Workers that start together both find the dataset missing from the
+            # experiment and both add it; the store refuses the second (a unique key).
+            # Tried again, the dataset is there and the run is only linked to it.
+            if attempt == _DATASET_ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def dataset_inputs(context: _Context) -> list:
+    """The MLflow dataset inputs of a run: training rows and holdout, each tagged with
+    its role (MLflow's ``mlflow.data.context``), the data filter and the split."""
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
     spec = context.spec
     frame = context.table.frame
     targets = spec.target_columns[0] if len(spec.target_columns) == 1 else None
     tags = {"filter": spec.data.filter or "", "split": context.split.description}
+    inputs = []
     with warnings.catch_warnings():
         # A path or glob reads as more than one kind of source to MLflow (it is local),
         # and its schema hint about integer columns concerns the raw file, not the model.
@@ -379,11 +469,15 @@ def _log_datasets(context: _Context) -> None:
                 name=f"{spec.name}-{role}",
                 targets=targets,
             )
-            mlflow.log_input(dataset, context=role, tags=tags)
+            input_tags = [InputTag(key=k, value=v) for k, v in tags.items()]
+            input_tags.append(InputTag(key=MLFLOW_DATASET_CONTEXT, value=role))
+            # What mlflow.log_input does with a dataset, done here once for every run.
+            inputs.append(DatasetInput(dataset=dataset._to_mlflow_entity(), tags=input_tags))
+    return inputs
 
 
 def _write_artifacts(
-    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path
+    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path, fit_time: float
 ) -> None:
     spec = context.spec
     task = spec.task
@@ -403,12 +497,16 @@ def _write_artifacts(
         _save(plots.residuals(y_test, y_pred), folder / artifacts.PLOTS / "residuals.png")
     importance = explain.native_importance(pipeline)
     if importance is None:
+        # Shuffling costs a prediction of every row per column and repeat: a sample
+        # that does not grow with the data ranks the columns as well.
+        rows = _sample_positions(len(X_test), IMPORTANCE_ROWS, spec.seed)
         importance = explain.permutation_importances(
-            pipeline, X_test, y_test, _scorer(context), spec.seed
+            pipeline, X_test.iloc[rows], y_test[rows], _scorer(context), spec.seed
         )
+        mlflow.log_param("importance.rows", len(rows))
     importance.to_csv(folder / artifacts.FEATURE_IMPORTANCE, index=False)
     _save(plots.feature_importance(importance), folder / artifacts.PLOTS / "feature_importance.png")
-    _write_shap(context, pipeline, X_train, X_test, folder)
+    _write_shap(context, pipeline, X_train, X_test, folder, fit_time)
     profile = build_profile(X_train, context.features, pipeline.predict(X_train))
     artifacts.write_profile(folder, profile)
     holdout = context.table.frame.iloc[context.split.test]
@@ -456,38 +554,77 @@ def example_inputs(context: _Context, holdout: pd.DataFrame) -> list[dict]:
     ]
 
 
-def _write_shap(context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path) -> None:
+def _write_shap(
+    context: _Context, pipeline: Pipeline, X_train, X_test, folder: Path, fit_time: float
+) -> None:
+    """SHAP values of at most ``SHAP_ROWS`` holdout rows against as many training rows,
+    within a budget: half the fit's time, or ``SHAP_MIN_BUDGET_S`` if that is less.
+
+    A row's cost grows with the model (a forest fitted on more rows has longer tree
+    paths; a model-agnostic explainer predicts thousands of rows per row explained), so
+    :func:`explain.shap_values_within` measures it and explains fewer rows when the
+    budget runs out, or none (tag ``champion.shap`` says why). Param ``shap.rows`` is
+    the count explained; the tag says why it is short of ``SHAP_ROWS``.
+    """
     seed = context.spec.seed
     rows = X_test.sample(min(SHAP_ROWS, len(X_test)), random_state=seed)
     background = X_train.sample(min(SHAP_ROWS, len(X_train)), random_state=seed)
+    budget = max(SHAP_BUDGET_SHARE * fit_time, SHAP_MIN_BUDGET_S)
     try:
-        result = explain.shap_values(
+        result = explain.shap_values_within(
             pipeline,
             rows,
             background,
             context.spec.task,
+            budget,
             context.target.pos_label,
             tags=context.target.tags,
         )
     except explain.NoFastExplainer as e:
         mlflow.set_tag("champion.shap", f"skipped: {e}")
+        mlflow.log_param("shap.rows", 0)
         return
+    if len(result) < len(rows):
+        mlflow.set_tag(
+            "champion.shap",
+            f"{len(result)} rows, not {len(rows)}: the explanation's budget is "
+            f"{budget:.1f} s (half the fit's time, at least {SHAP_MIN_BUDGET_S:.0f} s)",
+        )
+    mlflow.log_param("shap.rows", len(result))
     values = result.by_source()
     values.insert(0, "explained_output", result.outputs)
     values.insert(1, "base_value", result.base_values)
-    values.index = rows.index
+    values.index = rows.index[: len(result)]
     values.to_csv(folder / artifacts.SHAP_VALUES, index_label="row")
     figure = plots.shap_summary(result.values, result.data, result.names)
     _save(figure, folder / artifacts.PLOTS / "shap_summary.png")
 
 
+def _sample_positions(n: int, at_most: int, seed: int) -> np.ndarray:
+    """Positions of ``at_most`` of ``n`` rows, drawn with ``seed`` (all, in order, if fewer)."""
+    if n <= at_most:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=at_most, replace=False))
+
+
+_PROBABILITY_METRICS = frozenset({"roc_auc", "roc_auc_ovr", "log_loss"})
+
+
 def _scorer(context: _Context):
     """A scikit-learn scorer for the primary metric (greater is better), computed the
-    way the holdout metrics are, so the positive class and averaging agree."""
+    way the holdout metrics are, so the positive class and averaging agree. Called once
+    per column and repeat: the probabilities (and the metrics built on them) only when
+    the primary metric needs them."""
     sign = 1.0 if context.direction == "maximize" else -1.0
+    task, metric = context.spec.task, context.metric
 
     def score(estimator, X, y) -> float:
-        return sign * _holdout_metrics(context, estimator, X, y)[context.metric]
+        proba = None
+        if metric in _PROBABILITY_METRICS and hasattr(estimator, "predict_proba"):
+            proba = estimator.predict_proba(X)
+        classes = getattr(estimator, "classes_", None)
+        values = evaluate(task, y, estimator.predict(X), proba, classes, context.target.pos_label)
+        return sign * values[metric]
 
     return score
 
