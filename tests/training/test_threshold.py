@@ -135,9 +135,7 @@ def test_tuning_rows_are_a_seeded_stratified_sample_above_the_bound():
     assert not (rows == tuning_rows(y, seed=2)).all()
 
 
-def test_above_the_bound_the_sample_tunes_and_every_training_row_fits(
-    tmp_path, local, monkeypatch
-):
+def test_above_the_bound_the_sample_tunes_and_every_training_row_fits(tmp_path, local, monkeypatch):
     from sklearn.base import clone
 
     from champion.training import threshold
