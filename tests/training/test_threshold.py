@@ -157,3 +157,44 @@ def test_above_the_bound_the_sample_tunes_and_every_training_row_fits(tmp_path, 
     bare = without_threshold(report.best.pipeline)
     refit = clone(bare).fit(X_train, y_train)
     assert np.allclose(bare[-1].coef_, refit[-1].coef_)
+
+
+def test_a_business_primary_metric_trains_a_model_without_importances(tmp_path, local):
+    # hist_gradient_boosting has no feature_importances_: permutation importance scores
+    # it by the primary metric, here the business value.
+    config = write_project(
+        tmp_path,
+        LEGENDARY.replace(
+            "{name: linear, estimator: linear}", "{name: hgb, estimator: hist_gradient_boosting}"
+        )
+        + "business: {true_positive: 50, false_positive: -1}\nmetric: business_value_per_row\n",
+    )
+
+    report = train_project(load_spec(config), local)
+
+    run = _run(local, report.best.run_id)
+    assert run.data.params["decision_threshold.objective"] == "business_value_per_row"
+    assert "business_value_per_row" in run.data.metrics
+    assert float(run.data.params["importance.rows"]) > 0
+
+
+def test_a_class_too_rare_to_sample_by_is_not_enough_data_not_a_crash(tmp_path):
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    from champion.training.threshold import TUNING_ROWS, fit_decided
+
+    rng = np.random.default_rng(0)
+    n = TUNING_ROWS + 5_000
+    X = pd.DataFrame({"x": rng.normal(size=n)})
+    y = np.zeros(n, dtype=bool)
+    y[7] = True  # one row of the rare class: no stratified sample can hold it
+    spec = load_spec(write_project(tmp_path, LEGENDARY)).spec
+
+    fitted, decision = fit_decided(
+        Pipeline([("model", LogisticRegression())]), X, y, X, spec=spec, metric="f1", pos_label=True
+    )
+
+    assert decision.threshold == 0.5 and decision.note.startswith("not enough data")
+    assert fitted.predict(X.head(3)).shape == (3,)

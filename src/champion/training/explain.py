@@ -209,6 +209,7 @@ def affordable_rows(
             ``MIN_SHAP_ROWS`` rows within the budget, or the model has more than
             ``MAX_PERMUTATION_FEATURES`` model features.
     """
+    pipeline = without_threshold(pipeline)  # the estimator is what SHAP explains
     preprocessor, model = pipeline[:-1], pipeline[-1]
     if _exact_explainer(model, task):
         return wanted

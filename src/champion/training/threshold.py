@@ -42,6 +42,7 @@ from sklearn.pipeline import Pipeline
 from champion.project import business as business_values
 from champion.project.decision import DEFAULT, with_threshold
 from champion.project.spec import ProjectSpec
+from champion.project.splits import cv_folds
 
 #: The fewest training rows of each class the tuning rests on: with fewer, each fold
 #: holds a handful of the rare class and the tuned threshold is noise.
@@ -93,14 +94,13 @@ def tuning_rows(y, seed: int) -> np.ndarray:
 
 
 def fit_decided(
-    pipeline: Pipeline, X, y, folds, *, spec: ProjectSpec, metric: str, pos_label, rows=None
+    pipeline: Pipeline, X, y, frame, *, spec: ProjectSpec, metric: str, pos_label
 ) -> tuple[Pipeline, Decision]:
     """Fit ``pipeline`` on ``X``, ``y`` (a binary task) and give it its threshold.
 
     Args:
-        rows: the positions of ``X`` the threshold is tuned on (:func:`tuning_rows`);
-            None: all of them.
-        folds: (train positions, validation positions) pairs inside ``X[rows]``.
+        frame: the training rows of the project's table (what a grouped or ordered
+            split's CV folds are made from), aligned with ``X``.
     Returns:
         the fitted pipeline (with its threshold step) and how it decides.
     """
@@ -120,8 +120,12 @@ def fit_decided(
         )
         return with_threshold(pipeline, DEFAULT, pos_label), Decision(DEFAULT, "default", note=note)
     objective = objective_of(spec, metric)
-    sampled = rows is not None and len(rows) < len(y)
+    # Sampled and split only now, past the checks: a class too rare to tune on is too
+    # rare to stratify a sample by.
+    rows = tuning_rows(y, spec.seed)
+    sampled = len(rows) < len(y)
     X_tune, y_tune = (X.iloc[rows], np.asarray(y)[rows]) if sampled else (X, y)
+    folds = cv_folds(spec.task, spec.split, frame.iloc[rows], y_tune, spec.seed)
     tuner = TunedThresholdClassifierCV(
         pipeline,
         scoring=_scorer(objective, spec, pos_label),

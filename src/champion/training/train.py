@@ -45,7 +45,7 @@ from champion.project.metrics import DEFAULT_PRIMARY, METRICS_BY_TASK, evaluate
 from champion.project.profile import build_profile
 from champion.project.ranking import direction_of, rank_key
 from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, Project
-from champion.project.splits import Split, cv_folds, make_split
+from champion.project.splits import Split, make_split
 from champion.project.targets import Target, prepare_target
 from champion.registry.liveness import close_dead_runs, heartbeat, liveness_tags
 from champion.registry.modelio import log_pipeline
@@ -342,19 +342,15 @@ def _fit_decided(context: _Context, pipeline: Pipeline, X, y, candidate: Candida
     if spec.task != "binary":
         _fit(pipeline, X, y, candidate)
         return pipeline
-    rows = threshold.tuning_rows(y, spec.seed)
-    frame = context.table.frame.iloc[context.split.train].iloc[rows]
-    folds = cv_folds(spec.task, spec.split, frame, y[rows], spec.seed)
     try:
         fitted, decision = threshold.fit_decided(
             pipeline,
             X,
             y,
-            folds,
+            context.table.frame.iloc[context.split.train],
             spec=spec,
             metric=context.metric,
             pos_label=context.target.pos_label,
-            rows=rows,
         )
     except InvalidParameterError as e:
         raise SpecError(
@@ -623,7 +619,15 @@ def _scorer(context: _Context):
         if metric in _PROBABILITY_METRICS and hasattr(estimator, "predict_proba"):
             proba = estimator.predict_proba(X)
         classes = getattr(estimator, "classes_", None)
-        values = evaluate(task, y, estimator.predict(X), proba, classes, context.target.pos_label)
+        values = evaluate(
+            task,
+            y,
+            estimator.predict(X),
+            proba,
+            classes,
+            context.target.pos_label,
+            business=context.spec.business,
+        )
         return sign * values[metric]
 
     return score
