@@ -227,3 +227,37 @@ def test_a_post_to_a_shortcut_skips_the_app_and_keeps_the_envelope():
     count = metrics.registry.get_sample_value
     assert count("champion_requests_total", {"endpoint": "/fast", "status": "200"}) == 2
     assert count("champion_requests_total", {"endpoint": "/fast", "status": "413"}) == 2
+
+
+def test_a_scoring_endpoints_bug_is_a_json_500_with_the_request_id():
+    from types import SimpleNamespace
+
+    from champion.serving.app import ScoringEndpoint
+
+    class Plane:  # routes every request nowhere: the bug comes before any model
+        traffic = SimpleNamespace(route_header="X-Route")
+
+        def route(self, key):
+            return None
+
+    def score(route, body, content_type, request_id, started):
+        raise RuntimeError("a bug in scoring")
+
+    endpoint = ScoringEndpoint(Plane(), score, off_loop=None)
+    metrics = ServerMetrics()
+    app = Envelope(
+        Starlette(),
+        metrics=metrics,
+        max_body_bytes=LIMIT,
+        default_answer=lambda: ("7", "champion"),
+        endpoints={"/invocations"},
+        shortcuts={"/invocations": endpoint},
+    )
+    with running(app) as url:
+        answer = httpx.post(f"{url}/invocations", content=b"{}", headers={"X-Request-ID": "r-9"})
+
+    assert answer.status_code == 500
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.json()["error"]["message"] == "internal error while scoring"
+    assert answer.headers["x-request-id"] == "r-9"
+    assert metrics.server_errors == 1

@@ -972,25 +972,24 @@ _COLUMNS = (
     "outputs",
     "latency_ms",
 )
-# Positional placeholders by DBAPI paramstyle (SQLite's qmark, psycopg2's pyformat).
-_PLACEHOLDER = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 
 def _insert(connection: sa.Connection, rows: list[dict]) -> None:
-    """Insert ``rows`` (dicts of :data:`_COLUMNS`) with the driver's ``executemany``.
+    """Insert ``rows`` (dicts of :data:`_COLUMNS`): on SQLite with the driver's
+    ``executemany``, elsewhere through SQLAlchemy.
 
-    Through the driver, not ``predictions_table.insert()``: SQLAlchemy processes every
-    row's parameters in Python, which cost the writer (a thread sharing the server's
-    cores and its GIL) a quarter of its time, more than the insert itself. A driver
-    with another paramstyle goes through SQLAlchemy.
+    On SQLite through the driver, not ``predictions_table.insert()``: SQLAlchemy
+    processes every row's parameters in Python, which cost the writer (a thread sharing
+    the server's cores and its GIL) a quarter of its time, more than the insert itself.
+    Elsewhere SQLAlchemy it is: psycopg2's own ``executemany`` sends one statement per
+    row (a round trip each), where SQLAlchemy batches them into multi-row INSERTs.
     """
-    mark = _PLACEHOLDER.get(connection.dialect.paramstyle)
-    if mark is None:
+    if connection.dialect.name != "sqlite":
         connection.execute(predictions_table.insert(), rows)
         return
     sql = (
         f"INSERT INTO {predictions_table.name} ({', '.join(_COLUMNS)}) "
-        f"VALUES ({', '.join([mark] * len(_COLUMNS))})"
+        f"VALUES ({', '.join('?' * len(_COLUMNS))})"
     )
     connection.exec_driver_sql(sql, [tuple(row[c] for c in _COLUMNS) for row in rows])
 

@@ -14,7 +14,7 @@ from champion.errors import NotFoundError
 from champion.registry.compare import compare
 from champion.registry.compiled import compile_for_registration
 from champion.registry.lock import registry_lock
-from champion.registry.tracking import client, use_tracking
+from champion.registry.tracking import client, translate_errors, use_tracking
 from champion.registry.versions import CHALLENGER, tag_timestamp
 from champion.settings import Settings
 
@@ -55,7 +55,7 @@ def register(
     mlflow_client = client(settings)
     # Compiling takes a second or more: before the lock, which promote waits on. The
     # graph's folder is named by its digest, so two registrations of one run agree.
-    with use_tracking(settings):
+    with use_tracking(settings), translate_errors():
         onnx = compile_for_registration(mlflow_client, chosen.run_id, chosen.model_uri)
     # Under the lock (taken before the store's fluent state, which promote takes inside
     # it): a promote moving ``champion`` takes ``challenger`` off the version it

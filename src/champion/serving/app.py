@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -75,6 +76,7 @@ from champion.serving.scoring import DataPlane, Route
 from champion.settings import Settings
 
 _REQUEST_ID = REQUEST_ID_HEADER.encode()
+log = logging.getLogger("champion.serving")
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_ROWS = 10_000
 MAX_COLUMNS = 1_000
@@ -330,7 +332,7 @@ class ScoringEndpoint:
                 route,
                 body,
                 None if content_type is None else content_type.decode("latin-1"),
-                headers[_REQUEST_ID].decode("latin-1"),
+                _request_id_of(headers),
                 started,
             )
             if len(body) <= SMALL_BODY:
@@ -339,6 +341,14 @@ class ScoringEndpoint:
                 answer, payload = await self.off_loop(self.score, *args)
         except ChampionError as error:
             await _error_response(error, route)(scope, receive, send)
+            return
+        except ClientGone:
+            raise  # the envelope counts the hang-up; nobody is listening
+        except Exception:  # a bug: still JSON, with the request id and the arm routed to
+            log.exception("scoring request %s failed", _request_id_of(headers))
+            await _error_response(ChampionError("internal error while scoring"), route)(
+                scope, receive, send
+            )
             return
         await send(
             {
@@ -355,6 +365,13 @@ class ScoringEndpoint:
         await send({"type": "http.response.body", "body": payload})
         if answer.shadow is not None:  # after the answer, as a background task
             await run_in_threadpool(answer.shadow)
+
+
+def _request_id_of(headers: dict[bytes, bytes]) -> str:
+    """The request's id: the envelope always sets one; without the envelope (an app
+    built bare, in tests), a new one."""
+    given = headers.get(_REQUEST_ID)
+    return os.urandom(16).hex() if given is None else given.decode("latin-1")
 
 
 async def _read_body(receive) -> bytes:

@@ -9,6 +9,7 @@ never imports the web framework.
 from __future__ import annotations
 
 import logging
+import posixpath
 import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -287,7 +288,14 @@ def _download_served_files(uri: str, folder: str) -> str:
     logged = mlflow.models.Model.load(folder)
     names = [trusted_payload(logged.flavors, uri).file]
     example = (logged.saved_input_example_info or {}).get("artifact_path")
-    if isinstance(example, str) and example and ".." not in example.split("/"):
+    # A name inside the model's folder only: never ``..`` nor an absolute path (with a
+    # local artifact store, that could name any file of the server's).
+    if (
+        isinstance(example, str)
+        and example
+        and ".." not in example.split("/")
+        and not posixpath.isabs(example)
+    ):
         names.append(example)
     for name in names:
         repository.download_artifacts(name, folder)

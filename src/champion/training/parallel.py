@@ -125,6 +125,7 @@ def run(
     """
     if jobs <= 1 or len(items) <= 1:
         return [function(shared, item, progress) for item in items]
+    warm_up()  # idempotent: the fork server runs, and is stopped when this process ends
     context = _context()
     events = context.Queue()
     with ProcessPoolExecutor(

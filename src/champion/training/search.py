@@ -208,6 +208,9 @@ def study_name(context: SearchContext, candidate: CandidateSpec) -> str:
         "data": context.table.digest,
         "estimator": candidate.estimator,
         "params": candidate.params,
+        "class_weight": candidate.class_weight,
+        "business": spec.business,  # the fold metrics include the business values
+        "threshold": spec.threshold,
         "space": candidate.search.space if candidate.search else {},
         "task": spec.task,
         "target": spec.target_columns,
