@@ -12,6 +12,8 @@
     │                              previous champion to roll back to, no prediction log
     │                              on this server (409)
     ├── PromotionRefused           the promotion gate said no; exits 1 (409)
+    ├── WorkerDied                 a training worker process ended without an answer
+    │                              (killed by the system, e.g. out of memory) (500)
     ├── UsageError                 a command-line option has a value it cannot take (400)
     ├── RequestError               a request's body or rows cannot be scored (400, 413
     │                              for a body or row count over the limit, 415)
@@ -97,6 +99,12 @@ class PromotionRefused(ChampionError):
     def __init__(self, message: str, *, evidence: dict | None = None) -> None:
         super().__init__(message)
         self.evidence = evidence or {}
+
+
+class WorkerDied(ChampionError):
+    """Raised when a worker process of parallel training ended without an answer."""
+
+    code = "worker_died"
 
 
 class UsageError(ChampionError):

@@ -155,3 +155,24 @@ def test_a_worker_hands_back_the_fitted_pipeline(serial, side_by_side, breast_ca
         np.testing.assert_allclose(
             candidate.pipeline.predict_proba(rows), theirs[candidate.name].predict_proba(rows)
         )
+
+
+def test_a_worker_that_dies_is_a_one_line_error_naming_the_candidates():
+    from champion.errors import WorkerDied
+    from champion.training import parallel
+    from support.workers import die
+
+    with pytest.raises(WorkerDied, match=r"^a training worker .* while training a, b; try"):
+        parallel.run(die, None, ["a", "b"], jobs=2, progress=lambda event: None)
+
+
+def test_a_workers_error_keeps_its_field():
+    from champion.errors import SpecError
+    from champion.training import parallel
+    from support.workers import refuse
+
+    with pytest.raises(SpecError) as raised:
+        parallel.run(refuse, None, ["a", "b"], jobs=2, progress=lambda event: None)
+
+    assert raised.value.field == "candidates.a"
+    assert raised.value.message == "candidates.a.params: no such parameter"

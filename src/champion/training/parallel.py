@@ -32,9 +32,11 @@ import queue as queues
 import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import forkserver
 from typing import Any
 
+from champion.errors import WorkerDied
 from champion.training.progress import Progress, ProgressEvent
 
 # Imported once by the fork server, so no worker pays for them: the training code, and
@@ -145,7 +147,14 @@ def run(
                 wait(pending)
                 break
         _drain(events, progress, block=False)
-    return [future.result() for future in futures]
+    try:
+        return [future.result() for future in futures]
+    except BrokenProcessPool:
+        raise WorkerDied(
+            f"a training worker process ended without an answer (killed by the system? "
+            f"out of memory?) while training {', '.join(map(_name_of, items))}; "
+            f"try fewer at once: --jobs 1"
+        ) from None
 
 
 def _drain(events, progress: Progress, *, block: bool) -> None:
@@ -158,6 +167,10 @@ def _drain(events, progress: Progress, *, block: bool) -> None:
             event = events.get_nowait()
     except queues.Empty:
         return
+
+
+def _name_of(item: Any) -> str:
+    return str(getattr(item, "name", item))
 
 
 def _start_worker(shared: Any, events) -> None:
