@@ -309,7 +309,8 @@ class ScoringEndpoint:
 
     The envelope has given the request exactly one ``X-Request-ID`` and limits its
     body (413, 408, a hang-up); a :class:`ChampionError` is answered here as JSON with
-    its status and the arm it was routed to, anything else goes up as a 500.
+    its status and the arm it was routed to; anything else (a bug) is logged and
+    answered as a JSON 500, so the client still gets the request id to report it.
     """
 
     def __init__(self, plane: DataPlane, score: Callable, off_loop: Callable) -> None:
