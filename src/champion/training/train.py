@@ -134,7 +134,8 @@ class _Context:
         X_train, y_train = self.part(self.split.train)
         pipeline = build_pipeline(self, candidate, params)
         _fit(pipeline, X_train.iloc[fit_rows], y_train[fit_rows], candidate)
-        return _holdout_metrics(self, pipeline, X_train.iloc[score_rows], y_train[score_rows])
+        predicted = _predict(self, pipeline, X_train.iloc[score_rows])
+        return _evaluate(self, pipeline, y_train[score_rows], predicted)
 
 
 def primary_metric(project: Project) -> tuple[str, str]:
@@ -309,13 +310,16 @@ def _train_candidate(
         pipeline = _fit_decided(context, pipeline, X_train, y_train, candidate)
         fit_time = time.perf_counter() - started
         progress.begin("evaluate")
-        metrics = _holdout_metrics(context, pipeline, X_test, y_test)
+        predicted = _predict(context, pipeline, X_test)  # once, for metrics and plots
+        metrics = _evaluate(context, pipeline, y_test, predicted)
         mlflow.log_params(_params_to_log(context, candidate, pipeline))
         mlflow.log_metrics(metrics | {"fit_time_s": fit_time})
         _log_datasets(context, run.info.run_id, mlflow_client)
         progress.begin("explain")
         with tempfile.TemporaryDirectory() as tmp:
-            _write_artifacts(context, pipeline, X_train, X_test, y_test, Path(tmp), fit_time)
+            _write_artifacts(
+                context, pipeline, X_train, X_test, y_test, predicted, Path(tmp), fit_time
+            )
             progress.begin("log")
             mlflow.log_artifacts(tmp)
         model_uri = log_pipeline(pipeline, X_train, _model_metadata(context, candidate, pipeline))
@@ -369,15 +373,32 @@ def _fit_decided(context: _Context, pipeline: Pipeline, X, y, candidate: Candida
     return fitted
 
 
-def _holdout_metrics(context: _Context, pipeline: Pipeline, X, y) -> dict[str, float]:
-    task = context.spec.task
-    y_pred = pipeline.predict(X)
+@dataclass(frozen=True)
+class _Predicted:
+    """A pipeline's answers for some rows: labels or values, and class probabilities
+    (classification with ``predict_proba``; else None)."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
+
+
+def _predict(context: _Context, pipeline: Pipeline, X) -> _Predicted:
     proba = None
-    if task in CLASSIFICATION_TASKS and hasattr(pipeline, "predict_proba"):
+    if context.spec.task in CLASSIFICATION_TASKS and hasattr(pipeline, "predict_proba"):
         proba = pipeline.predict_proba(X)
+    return _Predicted(pipeline.predict(X), proba)
+
+
+def _evaluate(context: _Context, pipeline: Pipeline, y, predicted: _Predicted) -> dict[str, float]:
     classes = getattr(pipeline, "classes_", None)
     return evaluate(
-        task, y, y_pred, proba, classes, context.target.pos_label, business=context.spec.business
+        context.spec.task,
+        y,
+        predicted.labels,
+        predicted.proba,
+        classes,
+        context.target.pos_label,
+        business=context.spec.business,
     )
 
 
@@ -473,21 +494,29 @@ def dataset_inputs(context: _Context) -> list:
 
 
 def _write_artifacts(
-    context: _Context, pipeline: Pipeline, X_train, X_test, y_test, folder: Path, fit_time: float
+    context: _Context,
+    pipeline: Pipeline,
+    X_train,
+    X_test,
+    y_test,
+    predicted: _Predicted,
+    folder: Path,
+    fit_time: float,
 ) -> None:
+    """Write a run's artifacts into ``folder``; ``predicted`` is the pipeline's answer
+    for ``X_test`` (made once, for the metrics too)."""
     spec = context.spec
     task = spec.task
     (folder / artifacts.PLOTS).mkdir()
-    y_pred = pipeline.predict(X_test)
+    y_pred = predicted.labels
     if task in CLASSIFICATION_TASKS:
         labels = list(pipeline.classes_)
         _save(
             plots.confusion_matrix(y_test, y_pred, labels),
             folder / artifacts.PLOTS / "confusion_matrix.png",
         )
-        if hasattr(pipeline, "predict_proba"):
-            proba = pipeline.predict_proba(X_test)
-            figure = plots.roc_curve(y_test, proba, labels, context.target.pos_label)
+        if predicted.proba is not None:
+            figure = plots.roc_curve(y_test, predicted.proba, labels, context.target.pos_label)
             _save(figure, folder / artifacts.PLOTS / "roc_curve.png")
     elif task == "regression":
         _save(plots.residuals(y_test, y_pred), folder / artifacts.PLOTS / "residuals.png")
