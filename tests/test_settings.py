@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from champion.registry.tracking import client, use_tracking
-from champion.settings import Settings
+from champion.settings import Settings, database_url
 
 
 def test_default_store_is_a_sqlite_file_in_the_project_folder(tmp_path: Path):
@@ -50,3 +50,17 @@ def test_use_tracking_leaves_the_environment_as_it_was(tmp_path, monkeypatch, be
 )
 def test_cache_folder_comes_from_the_environment_given(tmp_path, environ, expected):
     assert Settings.from_env(tmp_path, environ=environ).cache_dir == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u@db:5432/log", "postgresql+psycopg2://u@db:5432/log"),
+        ("postgres://u@db/log", "postgresql+psycopg2://u@db/log"),
+        ("postgresql+psycopg2://u@db/log", "postgresql+psycopg2://u@db/log"),
+        ("sqlite:///predictions.db", "sqlite:///predictions.db"),
+    ],
+    ids=["postgresql", "postgres", "explicit-driver", "sqlite"],
+)
+def test_a_bare_postgresql_url_gets_psycopg2(url, expected):
+    assert database_url(url) == expected

@@ -86,3 +86,13 @@ class Settings:
         return cls(
             project, tracking, registry, artifact_root, log, search, Path(cache) if cache else None
         )
+
+
+def database_url(url: str) -> str:
+    """A SQLAlchemy URL with a bare ``postgresql://`` (or ``postgres://``) pinned to
+    psycopg2: SQLAlchemy 2.1 maps it to psycopg 3, which champion does not install.
+    Every database champion opens (the prediction log, a shared search) goes through it.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return url

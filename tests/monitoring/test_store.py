@@ -5,24 +5,9 @@ from __future__ import annotations
 
 import sqlite3
 
-import pytest
 import sqlalchemy as sa
 
-from champion.monitoring.store import create_engine, engine_url, metadata, open_database
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("postgresql://u@db:5432/log", "postgresql+psycopg2://u@db:5432/log"),
-        ("postgres://u@db/log", "postgresql+psycopg2://u@db/log"),
-        ("postgresql+psycopg2://u@db/log", "postgresql+psycopg2://u@db/log"),
-        ("sqlite:///predictions.db", "sqlite:///predictions.db"),
-    ],
-    ids=["postgresql", "postgres", "explicit-driver", "sqlite"],
-)
-def test_a_bare_postgresql_url_gets_psycopg2(url, expected):
-    assert engine_url(url) == expected
+from champion.monitoring.store import create_engine, metadata, open_database
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path):

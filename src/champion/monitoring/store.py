@@ -54,6 +54,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+from champion.settings import database_url
+
 log = logging.getLogger("champion.monitoring")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -136,21 +138,13 @@ alerts_table = sa.Table(
 )
 
 
-def engine_url(url: str) -> str:
-    """``postgresql://`` → ``postgresql+psycopg2://``: SQLAlchemy 2.1 maps a bare
-    PostgreSQL URL to psycopg 3, which champion does not install."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return url
-
-
 def create_engine(url: str) -> sa.Engine:
     """An engine for ``url`` (a SQLAlchemy URL), schema untouched.
 
     SQLite connections run in WAL mode and wait up to 30 s for a lock; PostgreSQL
     connections are checked before use (a restarted database does not fail a write).
     """
-    url = engine_url(url)
+    url = database_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(url, connect_args={"timeout": LOCK_WAIT_S})
 

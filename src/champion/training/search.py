@@ -66,7 +66,7 @@ from champion.project.spec import CLASSIFICATION_TASKS, CandidateSpec, ProjectSp
 from champion.project.splits import cv_folds
 from champion.registry.liveness import heartbeat, liveness_tags
 from champion.registry.tracking import PROJECT_TAG, ROLE_TAG
-from champion.settings import Settings
+from champion.settings import Settings, database_url
 
 if TYPE_CHECKING:
     import optuna
@@ -131,9 +131,7 @@ def study_storage(spec: ProjectSpec, settings: Settings) -> StudyStorage | None:
         url, key = spec.search.storage, "search.storage"
     else:
         return None
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg2://" + url.split("://", 1)[1]
-    return StudyStorage(url, key)
+    return StudyStorage(database_url(url), key)
 
 
 def check_storage(storage: StudyStorage) -> None:
