@@ -146,11 +146,11 @@ def compile_for_registration(client: MlflowClient, run_id: str, model_uri: str) 
     from champion.onnx.compile import NotCompilable, compile_verified
     from champion.project.decision import without_threshold
     from champion.project.features import FeatureSet, model_inputs
-    from champion.registry.modelio import load_pipeline
+    from champion.registry.modelio import download_model, load_pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            local = mlflow.artifacts.download_artifacts(model_uri, dst_path=tmp)
+            local = download_model(model_uri, tmp)
             meta = (mlflow.models.Model.load(local).metadata or {}).get("champion")
             if meta is None:
                 return _refused("the model has no champion metadata (not trained by champion)")

@@ -14,6 +14,7 @@ trusted types, with skops directly (MLflow's loader would put the model's
 
 from __future__ import annotations
 
+import posixpath
 import tempfile
 import warnings
 from importlib.metadata import version
@@ -23,6 +24,7 @@ import mlflow
 import pandas as pd
 import skops.io
 from mlflow.models import Model, infer_signature
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from sklearn.pipeline import Pipeline
 
 import champion
@@ -30,6 +32,7 @@ from champion.errors import ModelUnavailable, SpecError
 from champion.registry.trust import TRUSTED_DESCRIPTION, foreign_types, trusted_payload
 
 MODEL_NAME = "model"
+MLMODEL = "MLmodel"
 INPUT_EXAMPLE_ROWS = 5
 # What loading the model needs. Listed, not inferred: MLflow's inference starts a
 # subprocess per model (about 12 s here) and cannot see through uv's venv to pip.
@@ -100,10 +103,39 @@ def load_pipeline(local: str | Path, what: str) -> Pipeline:
 
 
 def load_version(uri: str) -> Pipeline:
-    """Download ``uri`` (``models:/NAME/VERSION``) and :func:`load_pipeline` it.
+    """Download ``uri`` (``models:/NAME/VERSION``: :func:`download_model`) and
+    :func:`load_pipeline` it.
 
     Raises:
         ModelUnavailable: as :func:`load_pipeline`.
     """
     with tempfile.TemporaryDirectory() as tmp:
-        return load_pipeline(mlflow.artifacts.download_artifacts(uri, dst_path=tmp), uri)
+        return load_pipeline(download_model(uri, tmp), uri)
+
+
+def download_model(uri: str, folder: str) -> str:
+    """Download into ``folder`` the files of model ``uri`` champion reads: the MLmodel,
+    the skops file it names (once :func:`~champion.registry.trust.trusted_payload` has
+    passed it) and the input example. Not the rest: ``code/`` alone is some ninety
+    files, one request each from an HTTP store. Returns ``folder``.
+
+    Raises:
+        ModelUnavailable: the MLmodel fails the trust check.
+    """
+    repository = get_artifact_repository(uri)
+    repository.download_artifacts(MLMODEL, folder)
+    logged = mlflow.models.Model.load(folder)
+    names = [trusted_payload(logged.flavors, uri).file]
+    example = (logged.saved_input_example_info or {}).get("artifact_path")
+    # A name inside the model's folder only: never ``..`` nor an absolute path (with a
+    # local artifact store, that could name any file of the server's).
+    if (
+        isinstance(example, str)
+        and example
+        and ".." not in example.split("/")
+        and not posixpath.isabs(example)
+    ):
+        names.append(example)
+    for name in names:
+        repository.download_artifacts(name, folder)
+    return folder

@@ -9,7 +9,6 @@ never imports the web framework.
 from __future__ import annotations
 
 import logging
-import posixpath
 import tempfile
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -17,7 +16,6 @@ from typing import TYPE_CHECKING
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from sklearn.pipeline import Pipeline
 
 from champion import artifacts
@@ -28,9 +26,8 @@ from champion.project.decision import labels_at, threshold_of, without_threshold
 from champion.project.features import FeatureSet, model_inputs
 from champion.project.spec import CLASSIFICATION_TASKS
 from champion.registry.compiled import COMPILED, NOT_COMPILABLE, OnnxRecord, load_compiled
-from champion.registry.modelio import load_pipeline
+from champion.registry.modelio import download_model, load_pipeline
 from champion.registry.tracking import client, translate_errors, use_tracking
-from champion.registry.trust import trusted_payload
 from champion.registry.versions import require_alias
 from champion.serving.inputs import Inputs, as_frame, to_inputs
 from champion.serving.protocol import Rows
@@ -41,8 +38,6 @@ if TYPE_CHECKING:
     from champion.onnx.runtime import CompiledModel
 
 log = logging.getLogger("champion.serving")
-
-MLMODEL = "MLmodel"
 
 BACKGROUND_ROWS = 100
 
@@ -230,7 +225,7 @@ def load_served_model(
     uri = f"models:/{name}/{version}"
     with use_tracking(settings), translate_errors(), tempfile.TemporaryDirectory() as tmp:
         record = OnnxRecord.from_tags(client(settings).get_model_version(name, version).tags)
-        local = _download_served_files(uri, tmp)
+        local = download_model(uri, tmp)
         logged = mlflow.models.Model.load(local)
         meta = (logged.metadata or {}).get("champion")
         if meta is None:
@@ -276,30 +271,6 @@ def load_served_model(
         compiled = _compiled(model, inference)
     check_on_example(compiled, example)  # the ONNX session warms up here too
     return compiled
-
-
-def _download_served_files(uri: str, folder: str) -> str:
-    """Download into ``folder`` the files of model ``uri`` a server reads: the MLmodel,
-    the skops file it names (once :func:`~champion.registry.trust.trusted_payload` has
-    passed it) and the input example. Not the rest: ``code/`` alone is some ninety
-    files, one request each from an HTTP store. Returns ``folder``."""
-    repository = get_artifact_repository(uri)
-    repository.download_artifacts(MLMODEL, folder)
-    logged = mlflow.models.Model.load(folder)
-    names = [trusted_payload(logged.flavors, uri).file]
-    example = (logged.saved_input_example_info or {}).get("artifact_path")
-    # A name inside the model's folder only: never ``..`` nor an absolute path (with a
-    # local artifact store, that could name any file of the server's).
-    if (
-        isinstance(example, str)
-        and example
-        and ".." not in example.split("/")
-        and not posixpath.isabs(example)
-    ):
-        names.append(example)
-    for name in names:
-        repository.download_artifacts(name, folder)
-    return folder
 
 
 def _registered_graph(record: OnnxRecord, run_id: str, uri: str) -> CompiledModel | None:
